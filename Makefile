@@ -1,0 +1,38 @@
+# The front door.  `make demo` and `make test` work on a fresh machine: both bootstrap first.
+PY := .venv/bin/python
+STAMP := .venv/.pgqrs-bootstrapped
+
+.PHONY: all demo test test-c test-python lint typecheck build clean
+
+all: test
+
+$(STAMP): pyproject.toml setup.py scripts/bootstrap.sh
+	bash scripts/bootstrap.sh
+	touch $(STAMP)
+
+# An editable install does not rebuild the extension when _core.pyx changes: rebuild here.
+build: $(STAMP)
+	$(PY) setup.py -q build_ext --inplace 2>/dev/null
+
+demo: build
+	$(PY) -m pgqrs demo
+
+# The whole suite once per core implementation; PGQRS_IMPL is strict, so a compiled core that
+# fails to import fails the run.
+test: build
+	PGQRS_IMPL=c $(PY) -m pytest $(PYTEST_ARGS)
+	PGQRS_IMPL=python $(PY) -m pytest $(PYTEST_ARGS)
+
+test-c: build
+	PGQRS_IMPL=c $(PY) -m pytest $(PYTEST_ARGS)
+
+test-python: build
+	PGQRS_IMPL=python $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+
+clean:
+	rm -rf build dist *.egg-info pgqrs/_core.c pgqrs/*.so .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,63 @@
+"""pgqrs: high-throughput message queues in your own PostgreSQL, asyncio-native.
+
+``pgqrs.__impl__`` tells which core is active: ``"c"`` (compiled) or ``"python"``.
+"""
+
+from ._impl import impl as __impl__
+from ._version import __version__
+from .admin import Admin
+from .config import Config
+from .consumer import Consumer
+from .errors import (
+    MessageNotFoundError,
+    PayloadTooLargeError,
+    PgqrsConnectionError,
+    PgqrsError,
+    QueueAlreadyExistsError,
+    QueueNotFoundError,
+    SchemaError,
+    SerializationError,
+    ValidationError,
+    WorkerError,
+    WorkerNotFoundError,
+)
+from .producer import Producer
+from .tables import Archive, Messages, Queues, Workers
+from .types import (
+    ArchivedMessage,
+    QueueInfo,
+    QueueMessage,
+    QueueMetrics,
+    WorkerInfo,
+    WorkerStatus,
+)
+
+__all__ = [
+    "Admin",
+    "Archive",
+    "ArchivedMessage",
+    "Config",
+    "Consumer",
+    "MessageNotFoundError",
+    "Messages",
+    "PayloadTooLargeError",
+    "PgqrsConnectionError",
+    "PgqrsError",
+    "Producer",
+    "QueueAlreadyExistsError",
+    "QueueInfo",
+    "QueueMessage",
+    "QueueMetrics",
+    "QueueNotFoundError",
+    "Queues",
+    "SchemaError",
+    "SerializationError",
+    "ValidationError",
+    "WorkerError",
+    "WorkerInfo",
+    "WorkerNotFoundError",
+    "WorkerStatus",
+    "Workers",
+    "__impl__",
+    "__version__",
+]

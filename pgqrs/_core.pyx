@@ -1,0 +1,365 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+"""Compiled core: binary COPY encoding and raw-row decoding.
+
+``_core_py.py`` is the specification (formats, argument meanings, errors); this module must
+produce byte-identical output and raise the same errors.  No I/O, no psycopg.
+"""
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
+from cpython.datetime cimport import_datetime, timedelta_new
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memcpy
+
+import json
+from datetime import datetime, timezone
+
+import orjson
+
+from .errors import PayloadTooLargeError, SerializationError
+
+cdef extern from "Python.h":
+    object PyMemoryView_FromMemory(char *mem, Py_ssize_t size, int flags)
+    int PyBUF_READ
+
+import_datetime()
+
+__all__ = [
+    "COPY_COLUMNS",
+    "COPY_HEADER",
+    "COPY_TRAILER",
+    "CopyEncoder",
+    "QueueMessage",
+    "decode_ids",
+    "decode_int8",
+    "decode_int8_array",
+    "decode_jsonb",
+    "decode_messages",
+    "decode_timestamptz",
+    "encode_jsonb",
+]
+
+COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8
+COPY_TRAILER = b"\xff\xff"
+COPY_COLUMNS = ("id", "queue_id", "payload", "vt", "enqueued_at", "producer_worker_id")
+
+DEF JSONB_VERSION = 1
+DEF USECS_PER_DAY = 86400000000
+DEF USECS_PER_SEC = 1000000
+
+cdef object _dumps_impl = orjson.dumps
+cdef object _loads_impl = orjson.loads
+cdef object _JSONDecodeError = orjson.JSONDecodeError
+cdef object _PG_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
+cdef tuple _FIELDS = (
+    "id",
+    "queue_id",
+    "payload",
+    "enqueued_at",
+    "vt",
+    "read_ct",
+    "dequeued_at",
+    "producer_worker_id",
+    "consumer_worker_id",
+)
+
+
+# -- big-endian primitives -------------------------------------------------------------------
+
+cdef inline void _put16(char *p, int16_t v) noexcept nogil:
+    cdef uint16_t u = <uint16_t>v
+    p[0] = <char>(u >> 8)
+    p[1] = <char>u
+
+cdef inline void _put32(char *p, int32_t v) noexcept nogil:
+    cdef uint32_t u = <uint32_t>v
+    p[0] = <char>(u >> 24)
+    p[1] = <char>(u >> 16)
+    p[2] = <char>(u >> 8)
+    p[3] = <char>u
+
+cdef inline void _put64(char *p, int64_t v) noexcept nogil:
+    _put32(p, <int32_t>(<uint64_t>v >> 32))
+    _put32(p + 4, <int32_t><uint32_t>(<uint64_t>v & 0xFFFFFFFFU))
+
+cdef inline int32_t _get32(const char *p) noexcept nogil:
+    cdef const uint8_t *u = <const uint8_t *>p
+    return <int32_t>((<uint32_t>u[0] << 24) | (<uint32_t>u[1] << 16) | (<uint32_t>u[2] << 8) | u[3])
+
+cdef inline int64_t _get64(const char *p) noexcept nogil:
+    return <int64_t>((<uint64_t><uint32_t>_get32(p) << 32) | <uint64_t><uint32_t>_get32(p + 4))
+
+
+# -- encoding --------------------------------------------------------------------------------
+
+cdef bytes _dumps(object payload, object index, object limit):
+    cdef bytes data
+    try:
+        data = _dumps_impl(payload)
+    except TypeError as exc:
+        where = "payload" if index is None else f"payload at index {index}"
+        raise SerializationError(f"{where} is not JSON serialisable: {exc}", index=index) from exc
+    if limit is not None and PyBytes_GET_SIZE(data) > limit:
+        raise PayloadTooLargeError(PyBytes_GET_SIZE(data), limit, index=index)
+    return data
+
+
+def encode_jsonb(payload, max_payload_bytes):
+    """Encode one payload as a binary ``jsonb`` value (version byte + JSON text)."""
+    return b"\x01" + _dumps(payload, None, max_payload_bytes)
+
+
+cdef struct _Buffer:
+    char *data
+    Py_ssize_t size
+    Py_ssize_t capacity
+
+
+cdef int _reserve(_Buffer *buf, Py_ssize_t extra) except -1:
+    cdef Py_ssize_t needed = buf.size + extra
+    cdef Py_ssize_t capacity = buf.capacity
+    cdef char *grown
+    if needed <= capacity:
+        return 0
+    while capacity < needed:
+        capacity = capacity * 2 if capacity else 8192
+    grown = <char *>PyMem_Realloc(buf.data, capacity)
+    if grown == NULL:
+        raise MemoryError()
+    buf.data = grown
+    buf.capacity = capacity
+    return 0
+
+
+cdef class CopyEncoder:
+    """Writes one batch of messages as a binary COPY stream, in bounded chunks.
+
+    See ``pgqrs._core_py.CopyEncoder`` for the contract.
+    """
+
+    cdef int64_t _queue_id
+    cdef bytes _tail
+    cdef object _limit
+
+    def __init__(self, queue_id, producer_worker_id, int64_t enqueued_at, int64_t vt,
+                 max_payload_bytes):
+        # vt, enqueued_at and producer_worker_id end every row identically: build them once.
+        cdef char tail[36]
+        cdef Py_ssize_t size = 28
+        self._queue_id = queue_id
+        self._limit = max_payload_bytes
+        _put32(tail, 8)
+        _put64(tail + 4, vt)
+        _put32(tail + 12, 8)
+        _put64(tail + 16, enqueued_at)
+        if producer_worker_id is None:
+            _put32(tail + 24, -1)
+        else:
+            _put32(tail + 24, 8)
+            _put64(tail + 28, <int64_t>producer_worker_id)
+            size = 36
+        self._tail = PyBytes_FromStringAndSize(tail, size)
+
+    def encode(self, payloads, ids, Py_ssize_t start, Py_ssize_t max_bytes):
+        """Encode rows from ``start`` until the chunk holds at least ``max_bytes`` or the batch
+        ends; returns ``(chunk, next_index)``."""
+        cdef Py_ssize_t count = len(payloads)
+        cdef Py_ssize_t index = start
+        cdef Py_ssize_t size
+        cdef Py_ssize_t tail_size = PyBytes_GET_SIZE(self._tail)
+        cdef const char *tail = PyBytes_AS_STRING(self._tail)
+        cdef _Buffer buf
+        cdef bytes data
+        cdef char *p
+        if len(ids) != count:
+            raise ValueError(f"{len(ids)} ids for {count} payloads")
+        if start < 0 or start > count:
+            raise ValueError(f"start {start} outside 0..{count}")
+        buf.data = NULL
+        buf.size = 0
+        buf.capacity = 0
+        try:
+            if start == 0:
+                _reserve(&buf, 19)
+                memcpy(buf.data, b"PGCOPY\n\xff\r\n\x00", 11)
+                _put32(buf.data + 11, 0)
+                _put32(buf.data + 15, 0)
+                buf.size = 19
+            while index < count:
+                data = _dumps(payloads[index], index, self._limit)
+                size = PyBytes_GET_SIZE(data)
+                _reserve(&buf, 31 + size + tail_size)
+                p = buf.data + buf.size
+                _put16(p, 6)
+                _put32(p + 2, 8)
+                _put64(p + 6, <int64_t>ids[index])
+                _put32(p + 14, 8)
+                _put64(p + 18, self._queue_id)
+                _put32(p + 26, <int32_t>(size + 1))
+                p[30] = JSONB_VERSION
+                memcpy(p + 31, PyBytes_AS_STRING(data), size)
+                memcpy(p + 31 + size, tail, tail_size)
+                buf.size += 31 + size + tail_size
+                index += 1
+                if buf.size >= max_bytes:
+                    break
+            if index == count:
+                _reserve(&buf, 2)
+                _put16(buf.data + buf.size, -1)
+                buf.size += 2
+            return PyBytes_FromStringAndSize(buf.data, buf.size), index
+        finally:
+            PyMem_Free(buf.data)
+
+
+# -- decoding --------------------------------------------------------------------------------
+
+cdef inline int64_t _int8(bytes data) except? -1:
+    if PyBytes_GET_SIZE(data) != 8:
+        raise ValueError(f"int8 value must be 8 bytes, got {PyBytes_GET_SIZE(data)}")
+    return _get64(PyBytes_AS_STRING(data))
+
+
+cdef inline object _timestamptz(bytes data):
+    cdef int64_t usecs = _int8(data)
+    # Python floor semantics (cdivision is off) keep pre-2000 times right.
+    cdef int64_t days = usecs // USECS_PER_DAY
+    cdef int64_t rest = usecs - days * USECS_PER_DAY
+    return _PG_EPOCH + timedelta_new(<int>days, <int>(rest // USECS_PER_SEC),
+                                     <int>(rest % USECS_PER_SEC))
+
+
+cdef inline object _jsonb(bytes data):
+    cdef Py_ssize_t size = PyBytes_GET_SIZE(data)
+    cdef char *raw = PyBytes_AS_STRING(data)
+    if size == 0 or <uint8_t>raw[0] != JSONB_VERSION:
+        raise ValueError("unsupported jsonb binary format version")
+    text = PyMemoryView_FromMemory(raw + 1, size - 1, PyBUF_READ)
+    try:
+        return _loads_impl(text)
+    except _JSONDecodeError:
+        # jsonb prints numerics in full: one beyond a double's range (1e400) defeats orjson.
+        return json.loads(data[1:])
+
+
+def decode_int8(data):
+    """Decode a binary ``int8`` (also a ``timestamptz``'s raw microseconds)."""
+    return _int8(bytes(data))
+
+
+def decode_timestamptz(data):
+    """Decode a binary ``timestamptz`` into an aware UTC datetime."""
+    return _timestamptz(bytes(data))
+
+
+def decode_jsonb(data):
+    """Decode a binary ``jsonb`` value with orjson."""
+    return _jsonb(bytes(data))
+
+
+def decode_int8_array(data):
+    """Decode a one-dimensional binary ``int8[]`` without NULLs."""
+    cdef bytes raw = bytes(data)
+    cdef const char *p = PyBytes_AS_STRING(raw)
+    cdef Py_ssize_t size = PyBytes_GET_SIZE(raw)
+    cdef int32_t ndim
+    cdef Py_ssize_t count, i
+    cdef list out
+    if size < 12:
+        raise ValueError("truncated array")
+    ndim = _get32(p)
+    if ndim == 0:
+        return []
+    if ndim != 1:
+        raise ValueError(f"expected a one-dimensional array, got {ndim} dimensions")
+    count = _get32(p + 12)
+    if size != 20 + 12 * count:
+        raise ValueError("int8[] of unexpected size (NULL elements are not supported)")
+    out = [None] * count
+    for i in range(count):
+        out[i] = _get64(p + 24 + 12 * i)
+    return out
+
+
+cdef class QueueMessage:
+    """A message as stored in the queue, with its delivery state.
+
+    See ``pgqrs._core_py.QueueMessage`` for the fields.
+    """
+
+    cdef public object id
+    cdef public object queue_id
+    cdef public object payload
+    cdef public object enqueued_at
+    cdef public object vt
+    cdef public object read_ct
+    cdef public object dequeued_at
+    cdef public object producer_worker_id
+    cdef public object consumer_worker_id
+
+    def __init__(self, id, queue_id, payload, enqueued_at, vt, read_ct, dequeued_at=None,
+                 producer_worker_id=None, consumer_worker_id=None):
+        self.id = id
+        self.queue_id = queue_id
+        self.payload = payload
+        self.enqueued_at = enqueued_at
+        self.vt = vt
+        self.read_ct = read_ct
+        self.dequeued_at = dequeued_at
+        self.producer_worker_id = producer_worker_id
+        self.consumer_worker_id = consumer_worker_id
+
+    def to_dict(self):
+        """The message's fields as a dict (for logging or a JSON response)."""
+        return {name: getattr(self, name) for name in _FIELDS}
+
+    def __eq__(self, other):
+        if type(other) is not type(self):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None
+
+    def __repr__(self):
+        return (
+            f"QueueMessage(id={self.id!r}, queue_id={self.queue_id!r}, "
+            f"payload={self.payload!r}, read_ct={self.read_ct!r}, vt={self.vt!r})"
+        )
+
+
+cdef inline object _opt_timestamptz(object data):
+    return None if data is None else _timestamptz(<bytes>data)
+
+
+cdef inline object _opt_int8(object data):
+    return None if data is None else _int8(<bytes>data)
+
+
+def decode_messages(rows):
+    """Build messages from raw binary rows (column order as in ``_core_py.decode_messages``)."""
+    cdef list out = []
+    cdef tuple row
+    cdef QueueMessage msg
+    cdef bytes read_ct
+    for item in rows:
+        row = item if type(item) is tuple else tuple(item)
+        read_ct = <bytes>row[5]
+        if PyBytes_GET_SIZE(read_ct) != 4:
+            raise ValueError(f"int4 value must be 4 bytes, got {PyBytes_GET_SIZE(read_ct)}")
+        msg = QueueMessage.__new__(QueueMessage)
+        msg.id = _int8(<bytes>row[0])
+        msg.queue_id = _int8(<bytes>row[1])
+        msg.payload = _jsonb(<bytes>row[2])
+        msg.enqueued_at = _timestamptz(<bytes>row[3])
+        msg.vt = _timestamptz(<bytes>row[4])
+        msg.read_ct = _get32(PyBytes_AS_STRING(read_ct))
+        msg.dequeued_at = _opt_timestamptz(row[6])
+        msg.producer_worker_id = _opt_int8(row[7])
+        msg.consumer_worker_id = _opt_int8(row[8])
+        out.append(msg)
+    return out
+
+
+def decode_ids(rows):
+    """Decode the first column of each row as a binary ``int8``."""
+    return [_int8(<bytes>row[0]) for row in rows]

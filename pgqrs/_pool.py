@@ -1,0 +1,164 @@
+"""Connections for one client object: a psycopg pool per event loop, error translation, and the
+adapters that hand raw binary values to the core.
+
+Client constructors do no I/O, so the pool is created by the first call that needs it, inside
+the running loop.  An asyncio pool belongs to the loop that opened it; when a later call runs on
+another loop (a new ``asyncio.run``, a web framework's test client thread), the old pool is let
+go and a new one opened there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import psycopg
+from psycopg import AsyncConnection, postgres
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
+from psycopg.types.string import ByteaBinaryLoader
+from psycopg_pool import AsyncConnectionPool
+
+from ._translate import translate
+from .config import Config
+
+__all__ = ["Database", "JsonbBinary"]
+
+# Binary results of these types reach the core as raw bytes: it decodes ints, timestamps and
+# jsonb itself (orjson, UTC datetimes) faster than per-value Python loaders could.
+_RAW_BINARY_TYPES = ("int8", "int4", "timestamptz", "jsonb")
+
+
+class JsonbBinary:
+    """A payload already encoded by the core as binary jsonb (version byte + JSON text)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+class _JsonbBinaryDumper(Dumper):
+    format = Format.BINARY
+    oid = postgres.types["jsonb"].oid
+
+    def dump(self, obj: Any) -> bytes:
+        data: bytes = obj.data
+        return data
+
+
+async def _configure(conn: AsyncConnection[Any]) -> None:
+    adapters = conn.adapters
+    for name in _RAW_BINARY_TYPES:
+        info = adapters.types[name]
+        adapters.register_loader(info.oid, ByteaBinaryLoader)
+        adapters.register_loader(info.array_oid, ByteaBinaryLoader)
+    adapters.register_dumper(JsonbBinary, _JsonbBinaryDumper)
+
+
+class Database:
+    """Pooled connections to one database on behalf of one pgqrs client object."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        #: ``prepare=`` argument for the hot statements (``False`` disables server-side prepare).
+        self.prepare: bool | None = bool(config.prepare)
+        self._pool: AsyncConnectionPool[AsyncConnection[Any]] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._opening: asyncio.Task[AsyncConnectionPool[AsyncConnection[Any]]] | None = None
+
+    @contextlib.asynccontextmanager
+    async def connection(self, *, queue: str | None = None) -> AsyncIterator[AsyncConnection[Any]]:
+        """A pooled autocommit connection; psycopg errors raised inside become pgqrs errors.
+
+        Args:
+            queue: the queue the work concerns, named in translated queue errors.
+        """
+        try:
+            pool = self._pool
+            if pool is None or self._loop is not asyncio.get_running_loop():
+                pool = await self._pool_for_running_loop()
+            async with pool.connection() as conn:
+                yield conn
+        except psycopg.Error as exc:
+            raise translate(exc, schema=self.config.schema, queue=queue) from exc
+
+    async def fetch(
+        self,
+        query: bytes,
+        params: dict[str, Any] | Sequence[Any] | None = None,
+        *,
+        queue: str | None = None,
+        prepare: bool | None = None,
+    ) -> list[tuple[Any, ...]]:
+        """Run one statement with binary results and return its raw rows."""
+        async with self.connection(queue=queue) as conn:
+            cur = await conn.execute(query, params, prepare=prepare, binary=True)
+            return await cur.fetchall()
+
+    async def close(self) -> None:
+        """Close the pool if it belongs to the running loop; otherwise just let it go."""
+        pool, loop = self._pool, self._loop
+        self._pool = self._loop = self._opening = None
+        if pool is None:
+            return
+        if loop is asyncio.get_running_loop():
+            await pool.close()
+        else:
+            _abandon(pool, loop)
+
+    async def _pool_for_running_loop(self) -> AsyncConnectionPool[AsyncConnection[Any]]:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            if self._pool is not None:
+                _abandon(self._pool, self._loop)
+            self._pool, self._loop = None, loop
+            self._opening = loop.create_task(self._open_pool())
+        assert self._opening is not None
+        opening = self._opening
+        try:
+            # shield: one caller's cancellation must not cancel the opening the others await.
+            pool = await asyncio.shield(opening)
+        except BaseException:
+            if self._opening is opening and opening.done():
+                self._loop = self._opening = None  # let the next call try again
+            raise
+        if self._opening is opening:
+            self._pool = pool
+        return pool
+
+    async def _open_pool(self) -> AsyncConnectionPool[AsyncConnection[Any]]:
+        config = self.config
+        conninfo = config.resolved_dsn()
+        kwargs: dict[str, Any] = {
+            "autocommit": True,
+            "connect_timeout": max(1, round(config.connect_timeout)),
+        }
+        if not config.prepare:
+            kwargs["prepare_threshold"] = None
+        # One direct connection first: a bad DSN fails now with libpq's own message instead of
+        # the pool retrying quietly until its timeout.
+        probe = await AsyncConnection.connect(conninfo, **kwargs)
+        await probe.close()
+        pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
+            conninfo,
+            min_size=config.pool_min_size,
+            max_size=config.pool_max_size,
+            kwargs=kwargs,
+            configure=_configure,
+            timeout=config.connect_timeout,
+            open=False,
+            name=f"pgqrs-{config.schema}",
+        )
+        await pool.open(wait=False)
+        return pool
+
+
+def _abandon(
+    pool: AsyncConnectionPool[AsyncConnection[Any]], loop: asyncio.AbstractEventLoop | None
+) -> None:
+    """Release a pool opened on another loop: close it there if that loop still runs."""
+    if loop is not None and loop.is_running() and not loop.is_closed():
+        asyncio.run_coroutine_threadsafe(pool.close(), loop)

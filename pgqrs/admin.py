@@ -1,0 +1,215 @@
+"""Schema and queue management."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, Self
+
+import psycopg
+
+from ._impl import core
+from ._pool import Database
+from ._sql import SCHEMA_VERSION, queries_for, render_script
+from ._validate import check_name
+from .config import Config, resolve_config
+from .errors import QueueAlreadyExistsError, QueueNotFoundError, SchemaError
+from .tables import Archive, Messages, Queues, Workers
+from .types import QueueInfo, QueueMetrics
+
+__all__ = ["Admin"]
+
+#: Objects ``install()`` creates; ``verify()`` checks each of them.
+SCHEMA_OBJECTS = (
+    "pgqrs_schema_version",
+    "pgqrs_queues",
+    "pgqrs_workers",
+    "pgqrs_messages",
+    "pgqrs_messages_id_seq",
+    "pgqrs_messages_queue_vt_idx",
+    "pgqrs_archive",
+    "pgqrs_archive_queue_archived_idx",
+    "worker_status",
+)
+
+
+class Admin:
+    """Installs the pgqrs schema and manages queues.
+
+    The constructor does no I/O; the first call connects.
+
+    Args:
+        dsn: connection string (``None``: ``$PGQRS_DSN``, else libpq's ``PG*`` variables).
+        schema: schema for the pgqrs tables (default: ``config.schema``, ``"public"``).
+        config: further settings, see :class:`~pgqrs.Config`.
+    """
+
+    def __init__(
+        self, dsn: str | None = None, *, schema: str | None = None, config: Config | None = None
+    ) -> None:
+        self._config = resolve_config(dsn, schema, config)
+        self._db = Database(self._config)
+        self._sql = queries_for(self._config.schema)
+
+    @property
+    def config(self) -> Config:
+        return self._config
+
+    async def install(self) -> None:
+        """Create the schema, tables, indexes and types; harmless if already installed.
+
+        Runs in one transaction under an advisory lock, so concurrent installs are safe.
+
+        Raises:
+            SchemaError: the database holds a newer pgqrs schema than this library knows.
+        """
+        async with self._db.connection() as conn, conn.transaction():
+            await conn.execute(self._sql.install_lock)
+            found = await self._installed_version(conn)
+            if found is not None and found > SCHEMA_VERSION:
+                raise SchemaError(
+                    f"schema {self._config.schema!r} holds pgqrs schema version {found}; this "
+                    f"pgqrs knows version {SCHEMA_VERSION}: upgrade pgqrs"
+                )
+            await conn.execute(render_script("schema.sql", self._config.schema))
+
+    async def verify(self) -> None:
+        """Check that every pgqrs object exists and the schema version matches.
+
+        Raises:
+            SchemaError: naming what is missing or mismatched.
+        """
+        rows = await self._db.fetch(
+            self._sql.installed_objects,
+            {"schema": self._config.schema, "names": list(SCHEMA_OBJECTS)},
+        )
+        missing = sorted(set(SCHEMA_OBJECTS) - {row[0] for row in rows})
+        if missing:
+            raise SchemaError(
+                f"pgqrs schema in {self._config.schema!r} is incomplete; missing: "
+                f"{', '.join(missing)}. Run Admin.install()."
+            )
+        async with self._db.connection() as conn:
+            found = await self._installed_version(conn)
+        if found != SCHEMA_VERSION:
+            raise SchemaError(
+                f"pgqrs schema in {self._config.schema!r} is version {found}, expected "
+                f"{SCHEMA_VERSION}"
+            )
+
+    async def uninstall(self) -> None:
+        """Drop every pgqrs table and type, with all queues and messages.  The schema itself
+        is kept (it may hold other objects)."""
+        async with self._db.connection() as conn, conn.transaction():
+            await conn.execute(self._sql.install_lock)
+            await conn.execute(render_script("uninstall.sql", self._config.schema))
+
+    async def _installed_version(self, conn: psycopg.AsyncConnection[Any]) -> int | None:
+        cur = await conn.execute(self._sql.has_version_table, {"schema": self._config.schema})
+        row = await cur.fetchone()
+        if not row or not row[0]:
+            return None
+        cur = await conn.execute(self._sql.schema_version, binary=True)
+        version = await cur.fetchone()
+        return None if version is None or version[0] is None else core.decode_int8(version[0])
+
+    async def create_queue(self, name: str) -> QueueInfo:
+        """Create a queue.
+
+        Raises:
+            QueueAlreadyExistsError: a queue of that name exists ("Queue 'x' already exists").
+            ValidationError: the name is empty or not a string.
+        """
+        name = check_name("queue name", name)
+        rows = await self._db.fetch(self._sql.create_queue, {"queue_name": name}, queue=name)
+        if not rows:
+            raise QueueAlreadyExistsError(name)
+        return QueueInfo.from_row(rows[0])
+
+    async def get_queue(self, name: str) -> QueueInfo:
+        """The queue of this name.
+
+        Raises:
+            QueueNotFoundError: no such queue.
+        """
+        name = check_name("queue name", name)
+        rows = await self._db.fetch(self._sql.get_queue, {"queue_name": name}, queue=name)
+        if not rows:
+            raise QueueNotFoundError(name)
+        return QueueInfo.from_row(rows[0])
+
+    async def delete_queue(self, name: str) -> None:
+        """Delete a queue with all its messages and archive.  Its workers stay, detached.
+
+        Raises:
+            QueueNotFoundError: no such queue.
+        """
+        name = check_name("queue name", name)
+        if not await self._db.fetch(self._sql.delete_queue, {"queue_name": name}, queue=name):
+            raise QueueNotFoundError(name)
+
+    async def purge_queue(self, name: str) -> int:
+        """Delete every message of a queue (pending, leased and delayed); the archive stays.
+
+        Returns:
+            The number of messages deleted.
+
+        Raises:
+            QueueNotFoundError: no such queue.
+        """
+        name = check_name("queue name", name)
+        rows = await self._db.fetch(self._sql.purge_queue, {"queue_name": name}, queue=name)
+        purged, exists = rows[0]
+        if not exists:
+            raise QueueNotFoundError(name)
+        return core.decode_int8(purged)
+
+    async def queue_metrics(self, name: str) -> QueueMetrics:
+        """Counts and ages for one queue (see :class:`~pgqrs.QueueMetrics`).
+
+        Raises:
+            QueueNotFoundError: no such queue.
+        """
+        name = check_name("queue name", name)
+        rows = await self._db.fetch(self._sql.queue_metrics, {"queue_name": name}, queue=name)
+        if not rows:
+            raise QueueNotFoundError(name)
+        return QueueMetrics.from_row(rows[0])
+
+    async def all_queues_metrics(self) -> list[QueueMetrics]:
+        """:meth:`queue_metrics` for every queue, ordered by queue id."""
+        rows = await self._db.fetch(self._sql.queue_metrics, {"queue_name": None})
+        return [QueueMetrics.from_row(row) for row in rows]
+
+    def get_queues(self) -> Queues:
+        """The queues table."""
+        return Queues(self._db, self._sql)
+
+    def get_workers(self) -> Workers:
+        """The workers table."""
+        return Workers(self._db, self._sql)
+
+    def get_messages(self) -> Messages:
+        """The messages table."""
+        return Messages(self._db, self._sql)
+
+    def get_archive(self) -> Archive:
+        """The archive table."""
+        return Archive(self._db, self._sql)
+
+    async def close(self) -> None:
+        """Close the connections (the object may be used again afterwards)."""
+        await self._db.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"Admin(schema={self._config.schema!r})"

@@ -1,0 +1,93 @@
+"""Configuration shared by :class:`~pgqrs.Admin`, :class:`~pgqrs.Producer` and
+:class:`~pgqrs.Consumer`."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+
+from ._validate import check_int as _check_int
+from ._validate import check_name
+from ._validate import check_seconds as _check_seconds
+from .errors import ValidationError
+
+__all__ = ["Config"]
+
+#: Environment variable consulted when no DSN is passed.
+DSN_ENV = "PGQRS_DSN"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings for one pgqrs client object.
+
+    Attributes:
+        dsn: libpq connection string or URL.  ``None`` means ``$PGQRS_DSN``, else libpq's own
+            ``PG*`` environment variables.
+        schema: PostgreSQL schema holding the pgqrs tables.  Every statement is qualified with it;
+            nothing sets ``search_path``, so PgBouncer transaction pooling works.
+        pool_min_size: connections kept open per client object.
+        pool_max_size: upper bound of connections per client object.
+        connect_timeout: seconds to wait for a connection before raising
+            :class:`~pgqrs.PgqrsConnectionError`.
+        lock_seconds: default lease (visibility timeout) of a dequeued message.
+        dequeue_batch_size: how many messages :meth:`Consumer.dequeue` asks for.
+        max_read_ct: deliveries after which a message is dead-lettered (see SPEC §2).
+        heartbeat_interval: seconds between worker heartbeats.
+        max_payload_bytes: largest JSON encoding accepted for one payload; ``None`` removes the
+            limit (PostgreSQL's own jsonb limit of 255 MiB still applies).
+        prepare: use server-side prepared statements for the hot statements.  Turn off behind
+            PgBouncer in transaction pooling mode before 1.21.
+    """
+
+    dsn: str | None = None
+    schema: str = "public"
+    pool_min_size: int = 0
+    pool_max_size: int = 10
+    connect_timeout: float = 10.0
+    lock_seconds: float = 30.0
+    dequeue_batch_size: int = 10
+    max_read_ct: int = 5
+    heartbeat_interval: float = 30.0
+    # 8 MiB: generous for a message, small enough that a runaway payload fails fast and clearly.
+    max_payload_bytes: int | None = 8 * 1024 * 1024
+    prepare: bool = True
+
+    def __post_init__(self) -> None:
+        check_name("Config.schema", self.schema)
+        _check_int("pool_min_size", self.pool_min_size, minimum=0)
+        _check_int("pool_max_size", self.pool_max_size, minimum=1)
+        if self.pool_min_size > self.pool_max_size:
+            raise ValidationError("Config.pool_min_size must not exceed pool_max_size")
+        _check_seconds("connect_timeout", self.connect_timeout, positive=True)
+        _check_seconds("lock_seconds", self.lock_seconds)
+        _check_int("dequeue_batch_size", self.dequeue_batch_size, minimum=1)
+        _check_int("max_read_ct", self.max_read_ct, minimum=1)
+        _check_seconds("heartbeat_interval", self.heartbeat_interval, positive=True)
+        if self.max_payload_bytes is not None:
+            _check_int("max_payload_bytes", self.max_payload_bytes, minimum=1)
+
+    def resolved_dsn(self) -> str:
+        """The connection string to use: ``dsn``, else ``$PGQRS_DSN``, else ``""`` (libpq
+        defaults and ``PG*`` variables)."""
+        if self.dsn is not None:
+            return self.dsn
+        return os.environ.get(DSN_ENV, "")
+
+
+def resolve_config(dsn: str | None, schema: str | None, config: Config | None) -> Config:
+    """Merge the positional/keyword arguments of a client constructor into one ``Config``.
+
+    Explicit arguments win over the ``config`` object's values.
+    """
+    if dsn is not None and not isinstance(dsn, str):
+        raise ValidationError(f"dsn must be a string, not {type(dsn).__name__}")
+    if config is None:
+        config = Config()
+    elif not isinstance(config, Config):
+        raise ValidationError(f"config must be a pgqrs.Config, not {type(config).__name__}")
+    if dsn is not None:
+        config = replace(config, dsn=dsn)
+    if schema is not None:
+        config = replace(config, schema=schema)
+    return config

@@ -1,0 +1,237 @@
+"""A throwaway local PostgreSQL cluster, for tests, the demo and ``pgqrs bench``.
+
+``initdb`` into a temporary directory, start on a free port with a unix socket in that directory,
+and remove everything on :meth:`EmbeddedPostgres.stop` (or at interpreter exit).  ``initdb``
+refuses to run as root, so when the process is root the server runs as the ``postgres`` OS user.
+
+Durability is off (``fsync``, ``synchronous_commit``, ``full_page_writes``): the cluster is
+disposable, and this keeps the client's own costs visible in benchmarks rather than the disk's.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import weakref
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from .errors import PgqrsError
+
+__all__ = ["EmbeddedPostgres", "EmbeddedPostgresError", "find_bindir"]
+
+BINDIR_ENV = "PGQRS_PG_BINDIR"
+
+_SETTINGS = {
+    "listen_addresses": "'127.0.0.1'",
+    "max_connections": "300",
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "shared_buffers": "256MB",
+    "max_wal_size": "4GB",
+    "log_min_messages": "warning",
+}
+
+
+class EmbeddedPostgresError(PgqrsError):
+    """The local cluster could not be created or started."""
+
+
+def find_bindir() -> Path:
+    """The directory holding ``initdb``, ``pg_ctl`` and ``postgres``.
+
+    Looked up in ``$PGQRS_PG_BINDIR``, then ``pg_config --bindir``, then Debian's
+    ``/usr/lib/postgresql/<version>/bin`` (newest first), then ``PATH``.
+
+    Raises:
+        EmbeddedPostgresError: no PostgreSQL server binaries were found.
+    """
+    candidates: list[Path] = []
+    if os.environ.get(BINDIR_ENV):
+        candidates.append(Path(os.environ[BINDIR_ENV]))
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
+        if out.returncode == 0:
+            candidates.append(Path(out.stdout.strip()))
+    debian = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name), reverse=True
+    )
+    candidates.extend(Path(p) for p in debian)
+    initdb = shutil.which("initdb")
+    if initdb:
+        candidates.append(Path(initdb).resolve().parent)
+    for bindir in candidates:
+        if all((bindir / tool).exists() for tool in ("initdb", "pg_ctl", "postgres")):
+            return bindir
+    raise EmbeddedPostgresError(
+        "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found; install them "
+        "(Debian: apt-get install postgresql) or set PGQRS_PG_BINDIR"
+    )
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class EmbeddedPostgres:
+    """A disposable PostgreSQL server.
+
+    Use as a context manager (or call :meth:`start` and :meth:`stop`)::
+
+        with EmbeddedPostgres() as pg:
+            admin = Admin(pg.dsn)
+
+    Args:
+        settings: extra ``postgresql.conf`` settings (values are written verbatim).
+    """
+
+    def __init__(self, settings: Mapping[str, str] | None = None) -> None:
+        self._settings = dict(_SETTINGS, **(settings or {}))
+        self._base: Path | None = None
+        self._port: int | None = None
+        self._finalizer: weakref.finalize[..., EmbeddedPostgres] | None = None
+
+    @property
+    def dsn(self) -> str:
+        """libpq connection string (unix socket, user ``postgres``, database ``postgres``)."""
+        if self._base is None or self._port is None:
+            raise EmbeddedPostgresError("the embedded PostgreSQL is not running")
+        return f"host={self._base} port={self._port} user=postgres dbname=postgres"
+
+    @property
+    def port(self) -> int:
+        """TCP port on 127.0.0.1 (also names the unix socket)."""
+        if self._port is None:
+            raise EmbeddedPostgresError("the embedded PostgreSQL is not running")
+        return self._port
+
+    def start(self) -> str:
+        """Create and start the cluster; returns its DSN."""
+        if self._base is not None:
+            return self.dsn
+        bindir = find_bindir()
+        run_as = _server_user()
+        base = Path(tempfile.mkdtemp(prefix="pgqrs-pg-"))
+        # Registered before anything can fail, so a half-made cluster is still removed.
+        self._finalizer = weakref.finalize(self, _cleanup, bindir, base, run_as)
+        if run_as is not None:
+            os.chown(base, run_as.pw_uid, run_as.pw_gid)
+        data = base / "data"
+        wrap = _runner(run_as)
+        _run(
+            wrap(
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(data),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--no-sync",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                ]
+            ),
+            "initdb",
+        )
+        port = _free_port()
+        settings = dict(self._settings, port=str(port), unix_socket_directories=f"'{base}'")
+        with open(data / "postgresql.conf", "a", encoding="utf-8") as conf:
+            conf.write("\n# pgqrs embedded cluster\n")
+            conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
+        log = base / "server.log"
+        try:
+            _run(
+                wrap(
+                    [
+                        str(bindir / "pg_ctl"),
+                        "-D",
+                        str(data),
+                        "-l",
+                        str(log),
+                        "-w",
+                        "-t",
+                        "60",
+                        "start",
+                    ]
+                ),
+                "pg_ctl start",
+            )
+        except EmbeddedPostgresError as exc:
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            self._finalizer()
+            raise EmbeddedPostgresError(f"{exc}\nserver log:\n{tail}") from None
+        self._base, self._port = base, port
+        return self.dsn
+
+    def stop(self) -> None:
+        """Stop the server and delete its files."""
+        if self._finalizer is not None:
+            self._finalizer()
+        self._base = self._port = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _server_user() -> pwd.struct_passwd | None:
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam("postgres")
+    except KeyError:
+        raise EmbeddedPostgresError(
+            "running as root, and initdb refuses root: create a 'postgres' OS user "
+            "(Debian's postgresql package does) or run as another user"
+        ) from None
+
+
+def _runner(user: pwd.struct_passwd | None) -> Callable[[list[str]], list[str]]:
+    if user is None:
+        return lambda argv: argv
+    runuser = shutil.which("runuser") or "/usr/sbin/runuser"
+    return lambda argv: [runuser, "-u", user.pw_name, "--", *argv]
+
+
+def _run(argv: list[str], what: str) -> None:
+    env = dict(os.environ, LC_ALL="C", LANG="C")
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False, cwd="/")
+    if done.returncode != 0:
+        raise EmbeddedPostgresError(
+            f"{what} failed (exit {done.returncode}): {(done.stderr or done.stdout).strip()}"
+        )
+
+
+def _cleanup(bindir: Path, base: Path, run_as: pwd.struct_passwd | None) -> None:
+    data = base / "data"
+    if (data / "postmaster.pid").exists():
+        subprocess.run(
+            _runner(run_as)(
+                [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]
+            ),
+            capture_output=True,
+            check=False,
+            cwd="/",
+        )
+    shutil.rmtree(base, ignore_errors=True)

@@ -1,0 +1,134 @@
+"""Producers put messages on a queue: one at a time, delayed, or in batches through binary COPY."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ._impl import core
+from ._pool import JsonbBinary
+from ._validate import check_seconds
+from ._worker import Worker
+from .errors import ValidationError
+
+__all__ = ["Producer"]
+
+# COPY data is streamed in chunks of about this size, so a 100,000-message batch never exists
+# as one buffer; large enough that per-write overhead is noise.
+COPY_CHUNK_BYTES = 256 * 1024
+
+
+class Producer(Worker):
+    """Enqueues messages on one queue, registered as the worker ``(hostname, port)``.
+
+    The constructor does no I/O; the first call connects and registers the worker.
+
+    Args:
+        dsn: connection string (``None``: ``$PGQRS_DSN``, else libpq's ``PG*`` variables).
+        queue: name of an existing queue.
+        hostname: worker identity, first half.
+        port: worker identity, second half (0-65535).
+        schema: schema holding the pgqrs tables (default: ``config.schema``, ``"public"``).
+        config: further settings, see :class:`~pgqrs.Config`.
+    """
+
+    async def enqueue(self, payload: Any) -> int:
+        """Put one message on the queue, visible at once.
+
+        Args:
+            payload: any value orjson can serialise (dicts, lists, str, numbers, bools, None,
+                datetimes, UUIDs, dataclasses, ...).
+
+        Returns:
+            The new message id.
+
+        Raises:
+            SerializationError: the payload is not JSON-serialisable; nothing is enqueued.
+            PayloadTooLargeError: its JSON exceeds ``Config.max_payload_bytes``.
+            QueueNotFoundError: the queue does not exist.
+        """
+        return await self._enqueue_one(payload, 0.0)
+
+    async def enqueue_delayed(self, payload: Any, delay_seconds: float) -> int:
+        """Put one message on the queue, visible after ``delay_seconds``.
+
+        Raises:
+            ValidationError: ``delay_seconds`` is negative or not a number.
+            SerializationError, PayloadTooLargeError, QueueNotFoundError: as :meth:`enqueue`.
+        """
+        return await self._enqueue_one(payload, check_seconds("delay_seconds", delay_seconds))
+
+    async def _enqueue_one(self, payload: Any, delay: float) -> int:
+        data = JsonbBinary(core.encode_jsonb(payload, self._config.max_payload_bytes))
+        if self._worker_id is None:
+            await self._register()
+        rows = await self._fetch(
+            self._sql.enqueue,
+            {
+                "queue_id": self._queue_id,
+                "payload": data,
+                "delay_seconds": delay,
+                "worker_id": self._worker_id,
+            },
+        )
+        return core.decode_int8(rows[0][0])
+
+    async def enqueue_batch(
+        self, payloads: Iterable[Any], *, delay_seconds: float = 0
+    ) -> list[int]:
+        """Put many messages on the queue in one transaction: all of them or none.
+
+        The batch is written with PostgreSQL's binary COPY, encoded by pgqrs's compiled core, in
+        bounded chunks; ids are reserved from the table's sequence first so they can be returned.
+
+        Args:
+            payloads: the payloads, in order (a list, tuple or any iterable).
+            delay_seconds: visibility delay applied to every message.
+
+        Returns:
+            The new message ids, in the order of ``payloads``.
+
+        Raises:
+            SerializationError: a payload is not JSON-serialisable (``index`` names it); nothing
+                of the batch is enqueued.
+            PayloadTooLargeError: a payload exceeds ``Config.max_payload_bytes``; nothing is
+                enqueued.
+            ValidationError: ``delay_seconds`` is invalid or ``payloads`` is not a collection.
+            QueueNotFoundError: the queue does not exist.
+        """
+        delay = check_seconds("delay_seconds", delay_seconds)
+        if isinstance(payloads, (str, bytes, bytearray, Mapping)) or not isinstance(
+            payloads, Iterable
+        ):
+            kind = type(payloads).__name__
+            raise ValidationError(f"payloads must be a list (or other iterable), not {kind}")
+        batch = payloads if isinstance(payloads, (list, tuple)) else list(payloads)
+        count = len(batch)
+        if count == 0:
+            return []
+        if self._worker_id is None:
+            await self._register()
+        async with self._db.connection(queue=self._queue_name) as conn:
+            cur = conn.cursor()
+            await cur.execute(
+                self._sql.reserve_ids, {"count": count}, prepare=self._db.prepare, binary=True
+            )
+            row = await cur.fetchone()
+            assert row is not None
+            now = core.decode_int8(row[0])  # timestamptz travels as microseconds since 2000
+            ids = core.decode_int8_array(row[1])
+            encoder = core.CopyEncoder(
+                self._queue_id,  # type: ignore[arg-type]  # set by _register
+                self._worker_id,
+                now,
+                now + round(delay * 1_000_000),
+                self._config.max_payload_bytes,
+            )
+            # COPY is one statement: an error in any chunk (a bad payload raising here aborts
+            # the COPY) leaves no row of the batch behind.
+            async with cur.copy(self._sql.copy_messages) as copy:
+                start = 0
+                while start < count:
+                    chunk, start = encoder.encode(batch, ids, start, COPY_CHUNK_BYTES)
+                    await copy.write(chunk)
+        return ids

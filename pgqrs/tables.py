@@ -1,0 +1,171 @@
+"""Read access to the four pgqrs tables, for monitoring pages and operators.
+
+Obtain them from :class:`~pgqrs.Admin` (``get_queues()``, ``get_workers()``, ``get_messages()``,
+``get_archive()``).  Listings are ordered by id and paged with ``limit``/``offset``; the
+``queue=`` filters take a queue name and raise :class:`~pgqrs.QueueNotFoundError` for an unknown
+one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._impl import core
+from ._pool import Database
+from ._sql import Queries
+from ._validate import check_int, check_name
+from .errors import MessageNotFoundError, QueueNotFoundError, ValidationError, WorkerNotFoundError
+from .types import ArchivedMessage, QueueInfo, QueueMessage, WorkerInfo, WorkerStatus
+
+__all__ = ["Archive", "Messages", "Queues", "Workers"]
+
+#: Default page size of ``list()``.
+DEFAULT_LIMIT = 100
+
+
+class _Table:
+    def __init__(self, db: Database, queries: Queries) -> None:
+        self._db = db
+        self._sql = queries
+
+    async def _queue_id(self, queue: str | None) -> int | None:
+        if queue is None:
+            return None
+        name = check_name("queue", queue)
+        rows = await self._db.fetch(self._sql.get_queue, {"queue_name": name}, queue=name)
+        if not rows:
+            raise QueueNotFoundError(name)
+        return core.decode_int8(rows[0][0])
+
+    async def _count(self, query: bytes, params: dict[str, Any]) -> int:
+        rows = await self._db.fetch(query, params)
+        return core.decode_int8(rows[0][0])
+
+
+def _page(limit: int, offset: int) -> dict[str, int]:
+    return {
+        "limit": check_int("limit", limit, minimum=0),
+        "offset": check_int("offset", offset, minimum=0),
+    }
+
+
+class Queues(_Table):
+    """The ``pgqrs_queues`` table."""
+
+    async def count(self) -> int:
+        """Number of queues."""
+        return await self._count(self._sql.count_queues, {})
+
+    async def list(self, *, limit: int = DEFAULT_LIMIT, offset: int = 0) -> list[QueueInfo]:
+        """Queues ordered by id."""
+        rows = await self._db.fetch(self._sql.list_queues, _page(limit, offset))
+        return [QueueInfo.from_row(row) for row in rows]
+
+    async def get(self, id: int) -> QueueInfo:
+        """The queue with this id.
+
+        Raises:
+            QueueNotFoundError: no such queue.
+        """
+        rows = await self._db.fetch(
+            self._sql.get_queue_by_id, {"id": check_int("id", id, minimum=0)}
+        )
+        if not rows:
+            raise QueueNotFoundError(f"#{id}")
+        return QueueInfo.from_row(rows[0])
+
+
+class Workers(_Table):
+    """The ``pgqrs_workers`` table: producers and consumers by ``(hostname, port)``."""
+
+    async def count(self, *, queue: str | None = None, status: str | None = None) -> int:
+        """Number of workers, optionally of one queue and/or in one status."""
+        return await self._count(self._sql.count_workers, await self._filters(queue, status))
+
+    async def list(
+        self,
+        *,
+        queue: str | None = None,
+        status: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+        offset: int = 0,
+    ) -> list[WorkerInfo]:
+        """Workers ordered by id, optionally of one queue and/or in one status."""
+        params = await self._filters(queue, status) | _page(limit, offset)
+        rows = await self._db.fetch(self._sql.list_workers, params)
+        return [WorkerInfo.from_row(row) for row in rows]
+
+    async def get(self, id: int) -> WorkerInfo:
+        """The worker with this id.
+
+        Raises:
+            WorkerNotFoundError: no such worker.
+        """
+        rows = await self._db.fetch(self._sql.get_worker, {"id": check_int("id", id, minimum=0)})
+        if not rows:
+            raise WorkerNotFoundError(id)
+        return WorkerInfo.from_row(rows[0])
+
+    async def _filters(self, queue: str | None, status: str | None) -> dict[str, Any]:
+        if status is not None:
+            try:
+                status = WorkerStatus(status).value
+            except ValueError:
+                choices = ", ".join(s.value for s in WorkerStatus)
+                raise ValidationError(f"status must be one of {choices}, got {status!r}") from None
+        return {"queue_id": await self._queue_id(queue), "status": status}
+
+
+class Messages(_Table):
+    """The ``pgqrs_messages`` table: messages waiting, leased or delayed."""
+
+    async def count(self, *, queue: str | None = None) -> int:
+        """Number of messages, optionally in one queue."""
+        return await self._count(
+            self._sql.count_messages, {"queue_id": await self._queue_id(queue)}
+        )
+
+    async def list(
+        self, *, queue: str | None = None, limit: int = DEFAULT_LIMIT, offset: int = 0
+    ) -> list[QueueMessage]:
+        """Messages ordered by id, optionally of one queue."""
+        params = {"queue_id": await self._queue_id(queue)} | _page(limit, offset)
+        return core.decode_messages(await self._db.fetch(self._sql.list_messages, params))
+
+    async def get(self, id: int) -> QueueMessage:
+        """The message with this id.
+
+        Raises:
+            MessageNotFoundError: no such message (it may have been archived or deleted).
+        """
+        rows = await self._db.fetch(self._sql.get_message, {"id": check_int("id", id, minimum=0)})
+        if not rows:
+            raise MessageNotFoundError(id)
+        return core.decode_messages(rows)[0]
+
+
+class Archive(_Table):
+    """The ``pgqrs_archive`` table: messages acknowledged with ``archive``."""
+
+    async def count(self, *, queue: str | None = None) -> int:
+        """Number of archived messages, optionally of one queue."""
+        return await self._count(self._sql.count_archive, {"queue_id": await self._queue_id(queue)})
+
+    async def list(
+        self, *, queue: str | None = None, limit: int = DEFAULT_LIMIT, offset: int = 0
+    ) -> list[ArchivedMessage]:
+        """Archived messages ordered by archive id, optionally of one queue."""
+        params = {"queue_id": await self._queue_id(queue)} | _page(limit, offset)
+        rows = await self._db.fetch(self._sql.list_archive, params)
+        return [ArchivedMessage.from_row(row) for row in rows]
+
+    async def get(self, id: int) -> ArchivedMessage:
+        """The archived message with this archive id.
+
+        Raises:
+            MessageNotFoundError: no such archived message.
+        """
+        rows = await self._db.fetch(self._sql.get_archived, {"id": check_int("id", id, minimum=0)})
+        if not rows:
+            raise MessageNotFoundError(id, table="archive")
+        return ArchivedMessage.from_row(rows[0])

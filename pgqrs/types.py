@@ -1,0 +1,166 @@
+"""Value objects returned by the API.
+
+``QueueMessage`` comes from the core (compiled or pure Python, see ``pgqrs.__impl__``); the
+others are built here from raw binary rows with the core's decoders, so every timestamp is an
+aware UTC datetime and every payload is decoded by orjson.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from ._impl import core
+
+__all__ = [
+    "ArchivedMessage",
+    "QueueInfo",
+    "QueueMessage",
+    "QueueMetrics",
+    "WorkerInfo",
+    "WorkerStatus",
+]
+
+QueueMessage = core.QueueMessage
+
+_int8 = core.decode_int8
+_ts = core.decode_timestamptz
+
+
+def _opt_int8(data: bytes | None) -> int | None:
+    return None if data is None else _int8(data)
+
+
+def _opt_ts(data: bytes | None) -> datetime | None:
+    return None if data is None else _ts(data)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueInfo:
+    """A queue: ``id``, ``queue_name`` and ``created_at`` (UTC)."""
+
+    id: int
+    queue_name: str
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> QueueInfo:
+        return cls(_int8(row[0]), row[1], _ts(row[2]))
+
+
+class WorkerStatus(StrEnum):
+    """Lifecycle state of a worker row (the ``worker_status`` enum)."""
+
+    READY = "ready"
+    SUSPENDED = "suspended"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """A producer or consumer registered as ``(hostname, port)``."""
+
+    id: int
+    hostname: str
+    port: int
+    queue_id: int | None
+    started_at: datetime
+    heartbeat_at: datetime
+    shutdown_at: datetime | None
+    status: WorkerStatus
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> WorkerInfo:
+        return cls(
+            _int8(row[0]),
+            row[1],
+            _int8(row[2]),
+            _opt_int8(row[3]),
+            _ts(row[4]),
+            _ts(row[5]),
+            _opt_ts(row[6]),
+            WorkerStatus(row[7]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivedMessage:
+    """A message moved to the archive by ``Consumer.archive``.
+
+    ``id`` is the archive row's own id; ``original_msg_id`` is the id the message had in the queue.
+    """
+
+    id: int
+    original_msg_id: int
+    queue_id: int
+    payload: Any
+    enqueued_at: datetime
+    vt: datetime
+    read_ct: int
+    dequeued_at: datetime | None
+    producer_worker_id: int | None
+    consumer_worker_id: int | None
+    archived_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> ArchivedMessage:
+        return cls(
+            _int8(row[0]),
+            _int8(row[1]),
+            _int8(row[2]),
+            core.decode_jsonb(row[3]),
+            _ts(row[4]),
+            _ts(row[5]),
+            _int8(row[6]),
+            _opt_ts(row[7]),
+            _opt_int8(row[8]),
+            _opt_int8(row[9]),
+            _ts(row[10]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class QueueMetrics:
+    """A snapshot of one queue, taken in one statement at ``measured_at`` (database clock).
+
+    Attributes:
+        total_messages: messages in the queue table (pending + in flight + delayed).
+        pending_messages: visible now: would be returned by a dequeue.
+        in_flight_messages: delivered and still leased.
+        delayed_messages: never delivered and not visible yet (``enqueue_delayed``).
+        archived_messages: messages archived from this queue.
+        oldest_pending_age: how long the oldest pending message has waited since it was
+            enqueued, or ``None`` when nothing is pending.
+        newest_message_at: ``enqueued_at`` of the newest message in the queue, or ``None``.
+    """
+
+    queue_id: int
+    queue_name: str
+    measured_at: datetime
+    total_messages: int
+    pending_messages: int
+    in_flight_messages: int
+    delayed_messages: int
+    archived_messages: int
+    oldest_pending_age: timedelta | None
+    newest_message_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> QueueMetrics:
+        measured_at = _ts(row[2])
+        oldest = _opt_ts(row[8])
+        return cls(
+            _int8(row[0]),
+            row[1],
+            measured_at,
+            _int8(row[3]),
+            _int8(row[4]),
+            _int8(row[5]),
+            _int8(row[6]),
+            _int8(row[7]),
+            None if oldest is None else measured_at - oldest,
+            _opt_ts(row[9]),
+        )

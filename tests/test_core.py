@@ -1,0 +1,263 @@
+"""The two core implementations agree, and what they produce is what PostgreSQL expects.
+
+The compiled core is required here unless the package was built with PGQRS_NO_EXTENSIONS=1: a
+compiled core that silently fails to build or import must fail these tests, not skip them.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from psycopg import sql
+from psycopg.types.string import ByteaBinaryLoader
+
+import pgqrs
+from pgqrs import PayloadTooLargeError, SerializationError, _core_py
+from pgqrs._impl import IMPL_ENV
+
+if os.environ.get("PGQRS_NO_EXTENSIONS") == "1":
+    pytest.skip("built without the compiled core", allow_module_level=True)
+
+from pgqrs import _core as _core_c  # must import: see module docstring
+
+IMPLS = pytest.mark.parametrize("core", [_core_c, _core_py], ids=["c", "python"])
+PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+# JSON values as orjson writes them: str keys, 64-bit ints, finite floats.
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text()
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(), inner, max_size=5),
+    max_leaves=20,
+)
+int8s = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+
+
+def encode_all(
+    core: Any, payloads: list[Any], ids: list[int], chunk: int, **kw: Any
+) -> list[bytes]:
+    encoder = core.CopyEncoder(
+        kw.get("queue_id", 7),
+        kw.get("producer", 3),
+        kw.get("enqueued_at", 10),
+        kw.get("vt", 20),
+        kw.get("limit"),
+    )
+    chunks, start = [], 0
+    while True:
+        data, start = encoder.encode(payloads, ids, start, chunk)
+        chunks.append(data)
+        if start == len(payloads):
+            return chunks
+
+
+def test_impl_selected_strictly() -> None:
+    wanted = os.environ.get(IMPL_ENV)
+    if wanted:
+        assert pgqrs.__impl__ == wanted
+    assert pgqrs.QueueMessage is (_core_c if pgqrs.__impl__ == "c" else _core_py).QueueMessage
+
+
+def test_core_constants_agree() -> None:
+    assert _core_c.COPY_HEADER == _core_py.COPY_HEADER
+    assert _core_c.COPY_TRAILER == _core_py.COPY_TRAILER
+    assert _core_c.COPY_COLUMNS == _core_py.COPY_COLUMNS
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    payloads=st.lists(json_values, max_size=30),
+    producer=st.none() | int8s,
+    queue_id=int8s,
+    stamps=st.tuples(int8s, int8s),
+    chunk=st.integers(min_value=1, max_value=4096),
+)
+def test_copy_encoders_byte_identical(
+    payloads: list[Any], producer: int | None, queue_id: int, stamps: tuple[int, int], chunk: int
+) -> None:
+    ids = list(range(1, len(payloads) + 1))
+    kw = {"producer": producer, "queue_id": queue_id, "enqueued_at": stamps[0], "vt": stamps[1]}
+    compiled = encode_all(_core_c, payloads, ids, chunk, **kw)
+    python = encode_all(_core_py, payloads, ids, chunk, **kw)
+    assert compiled == python
+    stream = b"".join(compiled)
+    assert stream.startswith(_core_py.COPY_HEADER)
+    assert stream.endswith(_core_py.COPY_TRAILER)
+
+
+@settings(max_examples=200, deadline=None)
+@given(payload=json_values)
+def test_encode_jsonb_identical(payload: Any) -> None:
+    assert _core_c.encode_jsonb(payload, None) == _core_py.encode_jsonb(payload, None)
+
+
+def raw_row(
+    id_: int,
+    payload: bytes,
+    stamps: tuple[int, int, int | None],
+    read_ct: int,
+    ids: tuple[Any, Any],
+) -> tuple[Any, ...]:
+    def i8(v: int | None) -> bytes | None:
+        return None if v is None else struct.pack(">q", v)
+
+    return (
+        i8(id_),
+        i8(5),
+        b"\x01" + payload,
+        i8(stamps[0]),
+        i8(stamps[1]),
+        struct.pack(">i", read_ct),
+        i8(stamps[2]),
+        i8(ids[0]),
+        i8(ids[1]),
+    )
+
+
+# Microseconds within datetime's range (years 1..9999) relative to 2000-01-01.
+stamps_us = st.integers(min_value=-63_000_000_000_000_000, max_value=250_000_000_000_000_000)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            int8s,
+            json_values,
+            st.tuples(stamps_us, stamps_us, st.none() | stamps_us),
+            st.integers(min_value=0, max_value=2**31 - 1),
+            st.tuples(st.none() | int8s, st.none() | int8s),
+        ),
+        max_size=20,
+    )
+)
+def test_decoders_agree(rows: list[Any]) -> None:
+    raw = [
+        raw_row(id_, _core_py.encode_jsonb(payload, None)[1:], stamps, read_ct, ids)
+        for id_, payload, stamps, read_ct, ids in rows
+    ]
+    compiled = [m.to_dict() for m in _core_c.decode_messages(raw)]
+    python = [m.to_dict() for m in _core_py.decode_messages(raw)]
+    assert compiled == python
+    for message, (id_, _, stamps, read_ct, _) in zip(python, rows, strict=True):
+        assert message["id"] == id_
+        assert message["read_ct"] == read_ct
+        assert message["vt"] == PG_EPOCH + timedelta(microseconds=stamps[1])
+        assert message["vt"].tzinfo is UTC
+
+
+@IMPLS
+def test_decode_jsonb_beyond_double_range(core: Any) -> None:
+    # jsonb prints numerics in full; 1e400 is valid jsonb but not a double.
+    assert core.decode_jsonb(b"\x01[1e400]") == [float("inf")]
+    with pytest.raises(ValueError, match="version"):
+        core.decode_jsonb(b"\x02{}")
+
+
+@IMPLS
+def test_decode_int8_array(core: Any) -> None:
+    values = [0, -1, 2**63 - 1, -(2**63)]
+    raw = struct.pack(">iiiii", 1, 0, 20, len(values), 1) + b"".join(
+        struct.pack(">iq", 8, v) for v in values
+    )
+    assert core.decode_int8_array(raw) == values
+    assert core.decode_int8_array(struct.pack(">iii", 0, 0, 20)) == []
+    with pytest.raises(ValueError, match="unexpected size"):
+        core.decode_int8_array(raw[:-1])  # truncated
+
+
+bad_payloads = [
+    pytest.param({"x": object()}, SerializationError, id="object"),
+    pytest.param({1: "int key"}, SerializationError, id="non-str-key"),
+    pytest.param({"n": 2**64}, SerializationError, id="int-over-64-bit"),
+    pytest.param({"s": "x" * 100}, PayloadTooLargeError, id="too-large"),
+]
+
+
+@IMPLS
+@pytest.mark.parametrize(("payload", "error"), bad_payloads)
+def test_bad_payload_errors_name_the_index(core: Any, payload: Any, error: type) -> None:
+    payloads = [{"ok": 1}, {"ok": 2}, payload, {"ok": 4}]
+    with pytest.raises(error) as info:
+        encode_all(core, payloads, [1, 2, 3, 4], 1 << 20, limit=64)
+    assert info.value.index == 2
+    assert "index 2" in str(info.value)
+    assert isinstance(info.value, RuntimeError)
+
+
+@pytest.mark.parametrize(("payload", "error"), bad_payloads)
+def test_bad_payload_errors_identical(payload: Any, error: type) -> None:
+    messages = []
+    for core in (_core_c, _core_py):
+        with pytest.raises(error) as info:
+            encode_all(core, [payload], [1], 1 << 20, limit=64)
+        messages.append((type(info.value), str(info.value)))
+        with pytest.raises(error):
+            core.encode_jsonb(payload, 64)
+    assert messages[0] == messages[1]
+
+
+def test_serialization_error_is_a_type_error() -> None:
+    with pytest.raises(TypeError):
+        _core_c.encode_jsonb({"x": {1, 2}}, None)
+
+
+@IMPLS
+def test_encoder_rejects_mismatched_ids(core: Any) -> None:
+    with pytest.raises(ValueError, match="ids"):
+        core.CopyEncoder(1, None, 0, 0, None).encode([{}], [], 0, 100)
+
+
+GOLDEN_PAYLOADS = [
+    {"task": "émoji 🚀", "nested": {"list": [1, 2.5, None, True, "x"]}},
+    [],
+    "plain string",
+    -(2**63),
+    1.5e300,
+    {"": {"deep": [[[]]]}},
+]
+
+
+@IMPLS
+def test_golden_copy_stream_accepted_by_postgres(core: Any, dsn: str, schema: str) -> None:
+    ids = [101, 102, 103, 104, 105, 106]
+    stamp = 800_000_000_000_000  # 2025-05-09 ...
+    chunks = encode_all(
+        core, GOLDEN_PAYLOADS, ids, 64, queue_id=1, producer=None, enqueued_at=stamp, vt=stamp
+    )
+    assert len(chunks) > 1  # the 64-byte chunk limit splits the stream
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        qualified = sql.Identifier(schema, "pgqrs_queues")
+        conn.execute(sql.SQL("INSERT INTO {} (queue_name) VALUES ('golden')").format(qualified))
+        table = sql.Identifier(schema, "pgqrs_messages")
+        columns = sql.SQL(", ").join(map(sql.Identifier, core.COPY_COLUMNS))
+        copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(table, columns)
+        with conn.cursor() as cur, cur.copy(copy_sql) as copy:
+            for chunk in chunks:
+                copy.write(chunk)
+        # Read payloads back raw and decode them as pgqrs does (the stdlib json psycopg uses
+        # would turn jsonb's full-digit 1.5e300 into an int).
+        conn.adapters.register_loader(conn.adapters.types["jsonb"].oid, ByteaBinaryLoader)
+        rows = conn.execute(
+            sql.SQL(
+                "SELECT id, payload, enqueued_at, vt, producer_worker_id FROM {} ORDER BY id"
+            ).format(table),
+            binary=True,
+        ).fetchall()
+    expected_time = PG_EPOCH + timedelta(microseconds=stamp)
+    assert [r[0] for r in rows] == ids
+    assert [core.decode_jsonb(r[1]) for r in rows] == GOLDEN_PAYLOADS
+    assert {(r[2], r[3], r[4]) for r in rows} == {(expected_time, expected_time, None)}
