@@ -119,5 +119,12 @@ def queue_factory(admin: Admin) -> Callable[..., Any]:
     return create
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # `-m "not db"` selects what runs without a server (a wheel's own test, for instance).
+    for item in items:
+        if "dsn" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.db)
+
+
 def pytest_report_header() -> str:
     return f"pgqrs {pgqrs.__version__}, core: {pgqrs.__impl__}"
