@@ -6,7 +6,7 @@ produce byte-identical output and raise the same errors.  No I/O, no psycopg.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
-from cpython.datetime cimport import_datetime, timedelta_new
+from cpython.datetime cimport datetime_new, import_datetime
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy
@@ -17,10 +17,6 @@ from datetime import datetime, timezone
 import orjson
 
 from .errors import PayloadTooLargeError, SerializationError
-
-cdef extern from "Python.h":
-    object PyMemoryView_FromMemory(char *mem, Py_ssize_t size, int flags)
-    int PyBUF_READ
 
 import_datetime()
 
@@ -50,7 +46,7 @@ DEF USECS_PER_SEC = 1000000
 cdef object _dumps_impl = orjson.dumps
 cdef object _loads_impl = orjson.loads
 cdef object _JSONDecodeError = orjson.JSONDecodeError
-cdef object _PG_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
+cdef object _UTC = timezone.utc
 cdef tuple _FIELDS = (
     "id",
     "queue_id",
@@ -92,21 +88,30 @@ cdef inline int64_t _get64(const char *p) noexcept nogil:
 
 # -- encoding --------------------------------------------------------------------------------
 
-cdef bytes _dumps(object payload, object index, object limit):
+cdef inline Py_ssize_t _limit_of(object max_payload_bytes) except -2:
+    return -1 if max_payload_bytes is None else <Py_ssize_t>max_payload_bytes
+
+
+cdef bytes _dumps(object payload, Py_ssize_t index, Py_ssize_t limit):
+    """orjson-encode one payload; ``index`` -1 means a single message, ``limit`` -1 none."""
     cdef bytes data
     try:
         data = _dumps_impl(payload)
     except TypeError as exc:
-        where = "payload" if index is None else f"payload at index {index}"
-        raise SerializationError(f"{where} is not JSON serialisable: {exc}", index=index) from exc
-    if limit is not None and PyBytes_GET_SIZE(data) > limit:
-        raise PayloadTooLargeError(PyBytes_GET_SIZE(data), limit, index=index)
+        where = "payload" if index < 0 else f"payload at index {index}"
+        raise SerializationError(
+            f"{where} is not JSON serialisable: {exc}", index=None if index < 0 else index
+        ) from exc
+    if limit >= 0 and PyBytes_GET_SIZE(data) > limit:
+        raise PayloadTooLargeError(
+            PyBytes_GET_SIZE(data), limit, index=None if index < 0 else index
+        )
     return data
 
 
 def encode_jsonb(payload, max_payload_bytes):
     """Encode one payload as a binary ``jsonb`` value (version byte + JSON text)."""
-    return b"\x01" + _dumps(payload, None, max_payload_bytes)
+    return b"\x01" + _dumps(payload, -1, _limit_of(max_payload_bytes))
 
 
 cdef struct _Buffer:
@@ -139,7 +144,7 @@ cdef class CopyEncoder:
 
     cdef int64_t _queue_id
     cdef bytes _tail
-    cdef object _limit
+    cdef Py_ssize_t _limit
 
     def __init__(self, queue_id, producer_worker_id, int64_t enqueued_at, int64_t vt,
                  max_payload_bytes):
@@ -147,7 +152,7 @@ cdef class CopyEncoder:
         cdef char tail[36]
         cdef Py_ssize_t size = 28
         self._queue_id = queue_id
-        self._limit = max_payload_bytes
+        self._limit = _limit_of(max_payload_bytes)
         _put32(tail, 8)
         _put64(tail + 4, vt)
         _put32(tail + 12, 8)
@@ -225,8 +230,29 @@ cdef inline object _timestamptz(bytes data):
     # Python floor semantics (cdivision is off) keep pre-2000 times right.
     cdef int64_t days = usecs // USECS_PER_DAY
     cdef int64_t rest = usecs - days * USECS_PER_DAY
-    return _PG_EPOCH + timedelta_new(<int>days, <int>(rest // USECS_PER_SEC),
-                                     <int>(rest % USECS_PER_SEC))
+    cdef int64_t secs = rest // USECS_PER_SEC
+    cdef int year, month, day
+    # 10957 days from 1970-01-01 to 2000-01-01; year 1..9999 is what datetime can hold.
+    _civil_from_days(days + 10957, &year, &month, &day)
+    if year < 1 or year > 9999:
+        raise OverflowError("date value out of range")
+    return datetime_new(year, month, day, <int>(secs // 3600), <int>((secs // 60) % 60),
+                        <int>(secs % 60), <int>(rest % USECS_PER_SEC), _UTC)
+
+
+cdef inline void _civil_from_days(int64_t z, int *year, int *month, int *day) noexcept nogil:
+    # Howard Hinnant's days-to-civil algorithm (proleptic Gregorian, 1970-01-01 is day 0),
+    # written with floor divisions so it holds for negative day numbers too.
+    z += 719468
+    cdef int64_t era = (z if z >= 0 else z - 146096) // 146097
+    cdef int64_t doe = z - era * 146097
+    cdef int64_t yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    cdef int64_t doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    cdef int64_t mp = (5 * doy + 2) // 153
+    cdef int64_t m = mp + 3 if mp < 10 else mp - 9
+    year[0] = <int>(yoe + era * 400 + (1 if m <= 2 else 0))
+    month[0] = <int>m
+    day[0] = <int>(doy - (153 * mp + 2) // 5 + 1)
 
 
 cdef inline object _jsonb(bytes data):
@@ -234,12 +260,13 @@ cdef inline object _jsonb(bytes data):
     cdef char *raw = PyBytes_AS_STRING(data)
     if size == 0 or <uint8_t>raw[0] != JSONB_VERSION:
         raise ValueError("unsupported jsonb binary format version")
-    text = PyMemoryView_FromMemory(raw + 1, size - 1, PyBUF_READ)
+    # A bytes copy parses faster in orjson than a zero-copy memoryview (measured: ~40%).
+    text = PyBytes_FromStringAndSize(raw + 1, size - 1)
     try:
         return _loads_impl(text)
     except _JSONDecodeError:
         # jsonb prints numerics in full: one beyond a double's range (1e400) defeats orjson.
-        return json.loads(data[1:])
+        return json.loads(text)
 
 
 def decode_int8(data):
@@ -327,8 +354,26 @@ cdef class QueueMessage:
         )
 
 
-cdef inline object _opt_timestamptz(object data):
-    return None if data is None else _timestamptz(<bytes>data)
+cdef class _TimestampMemo:
+    """Reuses the last datetime built for a column when the raw value repeats.
+
+    Rows of one dequeue share ``vt`` and ``dequeued_at`` (one ``now()``), and messages of one
+    batch share ``enqueued_at``; datetimes are immutable, so sharing one object is safe and
+    saves most of the decoding cost.
+    """
+
+    cdef int64_t last
+    cdef object value
+
+    cdef inline object get(self, bytes data):
+        cdef int64_t usecs = _int8(data)
+        if self.value is None or usecs != self.last:
+            self.value = _timestamptz(data)
+            self.last = usecs
+        return self.value
+
+    cdef inline object get_opt(self, object data):
+        return None if data is None else self.get(<bytes>data)
 
 
 cdef inline object _opt_int8(object data):
@@ -341,6 +386,9 @@ def decode_messages(rows):
     cdef tuple row
     cdef QueueMessage msg
     cdef bytes read_ct
+    cdef _TimestampMemo enqueued_at = _TimestampMemo()
+    cdef _TimestampMemo vt = _TimestampMemo()
+    cdef _TimestampMemo dequeued_at = _TimestampMemo()
     for item in rows:
         row = item if type(item) is tuple else tuple(item)
         read_ct = <bytes>row[5]
@@ -350,10 +398,10 @@ def decode_messages(rows):
         msg.id = _int8(<bytes>row[0])
         msg.queue_id = _int8(<bytes>row[1])
         msg.payload = _jsonb(<bytes>row[2])
-        msg.enqueued_at = _timestamptz(<bytes>row[3])
-        msg.vt = _timestamptz(<bytes>row[4])
+        msg.enqueued_at = enqueued_at.get(<bytes>row[3])
+        msg.vt = vt.get(<bytes>row[4])
         msg.read_ct = _get32(PyBytes_AS_STRING(read_ct))
-        msg.dequeued_at = _opt_timestamptz(row[6])
+        msg.dequeued_at = dequeued_at.get_opt(row[6])
         msg.producer_worker_id = _opt_int8(row[7])
         msg.consumer_worker_id = _opt_int8(row[8])
         out.append(msg)

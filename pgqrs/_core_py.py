@@ -245,12 +245,12 @@ def decode_jsonb(data: bytes) -> Any:
     """Decode a binary ``jsonb`` value with orjson."""
     if not data or data[0] != JSONB_VERSION:
         raise ValueError("unsupported jsonb binary format version")
-    text = memoryview(data)[1:]
+    text = data[1:]  # a bytes copy parses faster in orjson than a memoryview
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
         # jsonb prints numerics in full: one beyond a double's range (1e400) defeats orjson.
-        return json.loads(bytes(text))
+        return json.loads(text)
 
 
 def _opt(data: bytes | None, decode: Any) -> Any:
