@@ -68,6 +68,8 @@ class Queries:
     list_queues: bytes
     count_queues: bytes
     delete_queue: bytes
+    lock_messages: bytes
+    delete_queue_messages: bytes
     purge_queue: bytes
     queue_metrics: bytes
     # workers

@@ -74,13 +74,12 @@ class Worker:
 
     async def _fetch(self, query: bytes, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         """Run a hot statement (prepared unless configured off) for this worker's queue."""
-        try:
-            return await self._db.fetch(
-                query, params, queue=self._queue_name, prepare=self._db.prepare
-            )
-        except QueueNotFoundError:
-            self._worker_id = None  # the queue was deleted: resolve it again next time
-            raise
+        return await self._db.fetch(query, params, queue=self._queue_name, prepare=self._db.prepare)
+
+    def _queue_gone(self) -> QueueNotFoundError:
+        """The queue was deleted while in use: resolve it again on the next call."""
+        self._worker_id = None
+        return QueueNotFoundError(self._queue_name)
 
     async def close(self) -> None:
         """Mark the worker stopped and close its connections.  The object may be used again

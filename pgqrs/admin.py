@@ -144,8 +144,15 @@ class Admin:
             QueueNotFoundError: no such queue.
         """
         name = check_name("queue name", name)
-        if not await self._db.fetch(self._sql.delete_queue, {"queue_name": name}, queue=name):
-            raise QueueNotFoundError(name)
+        async with self._db.connection(queue=name) as conn, conn.transaction():
+            cur = await conn.execute(self._sql.delete_queue, {"queue_name": name}, binary=True)
+            row = await cur.fetchone()
+            if row is None:
+                raise QueueNotFoundError(name)
+            await conn.execute(self._sql.lock_messages)
+            await conn.execute(
+                self._sql.delete_queue_messages, {"queue_id": core.decode_int8(row[0])}
+            )
 
     async def purge_queue(self, name: str) -> int:
         """Delete every message of a queue (pending, leased and delayed); the archive stays.

@@ -71,6 +71,8 @@ class Producer(Worker):
                 "worker_id": self._worker_id,
             },
         )
+        if not rows:
+            raise self._queue_gone()
         return core.decode_int8(rows[0][0])
 
     async def enqueue_batch(
@@ -108,13 +110,17 @@ class Producer(Worker):
             return []
         if self._worker_id is None:
             await self._register()
-        async with self._db.connection(queue=self._queue_name) as conn:
+        async with self._db.connection(queue=self._queue_name) as conn, conn.transaction():
             cur = conn.cursor()
             await cur.execute(
-                self._sql.reserve_ids, {"count": count}, prepare=self._db.prepare, binary=True
+                self._sql.reserve_ids,
+                {"count": count, "queue_id": self._queue_id},
+                prepare=self._db.prepare,
+                binary=True,
             )
             row = await cur.fetchone()
-            assert row is not None
+            if row is None:
+                raise self._queue_gone()
             now = core.decode_int8(row[0])  # timestamptz travels as microseconds since 2000
             ids = core.decode_int8_array(row[1])
             encoder = core.CopyEncoder(

@@ -37,7 +37,18 @@ ORDER BY id LIMIT %(limit)s OFFSET %(offset)s;
 SELECT count(*) FROM {schema}.pgqrs_queues;
 
 -- name: delete_queue
+-- pgqrs_messages has no foreign key, so deleting a queue is three statements in one
+-- transaction.  This one waits for batches holding the queue row FOR KEY SHARE.
 DELETE FROM {schema}.pgqrs_queues WHERE queue_name = %(queue_name)s RETURNING id;
+
+-- name: lock_messages
+-- Waits for in-flight single enqueues to commit and holds new ones back until the delete
+-- commits; they then find no queue row.  Brief, and only for this rare admin operation.
+LOCK TABLE {schema}.pgqrs_messages IN SHARE MODE;
+
+-- name: delete_queue_messages
+-- A fresh snapshot (READ COMMITTED, new statement) sees everything committed before the lock.
+DELETE FROM {schema}.pgqrs_messages WHERE queue_id = %(queue_id)s;
 
 -- name: purge_queue
 WITH purged AS (
@@ -100,15 +111,21 @@ WHERE (%(queue_id)s::int8 IS NULL OR queue_id = %(queue_id)s::int8)
   AND (%(status)s::text IS NULL OR status::text = %(status)s::text);
 
 -- name: enqueue
+-- No queue row, no message.  No row lock either (it would cost a heap write per message):
+-- delete_queue's SHARE lock on the messages table settles the race with a concurrent delete.
 INSERT INTO {schema}.pgqrs_messages (queue_id, payload, vt, producer_worker_id)
-VALUES (%(queue_id)s, %(payload)s, now() + make_interval(secs => %(delay_seconds)s::float8),
-        %(worker_id)s)
+SELECT q.id, %(payload)s, now() + make_interval(secs => %(delay_seconds)s::float8),
+       %(worker_id)s
+FROM {schema}.pgqrs_queues q WHERE q.id = %(queue_id)s
 RETURNING id;
 
 -- name: reserve_ids
--- nextval calls of one statement ascend, so the array is in input order.
+-- Runs in the batch's transaction: the KEY SHARE lock keeps the queue alive until the COPY
+-- commits.  nextval calls of one statement ascend, so the array is in input order.
 SELECT now(), array(SELECT nextval({messages_seq}::regclass)
-                    FROM generate_series(1, %(count)s::int8));
+                    FROM generate_series(1, %(count)s::int8))
+FROM {schema}.pgqrs_queues q WHERE q.id = %(queue_id)s
+FOR KEY SHARE;
 
 -- name: copy_messages
 -- Column order is the core's COPY_COLUMNS; a test keeps them equal.

@@ -1,0 +1,123 @@
+"""The throughput schema keeps its promises: every hot query on an index, and no orphaned
+messages without a foreign key."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from pgqrs import QueueNotFoundError
+from pgqrs._sql import queries_for
+
+from conftest import Clients
+
+
+def plan(dsn: str, query: bytes, params: dict[str, Any]) -> dict[str, Any]:
+    with psycopg.connect(dsn, autocommit=True) as conn, conn.transaction():
+        # Small tables would make a sequential scan the cheaper plan; the index must be usable.
+        conn.execute("SET LOCAL enable_seqscan = off")
+        row = conn.execute(b"EXPLAIN (FORMAT JSON) " + query, params).fetchone()
+        assert row is not None
+        raw = row[0]
+        return (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]  # type: ignore[no-any-return]
+
+
+def scans(node: dict[str, Any]) -> list[tuple[str, str | None]]:
+    found = []
+    if "Scan" in node["Node Type"]:
+        found.append((node["Node Type"], node.get("Index Name")))
+    for child in node.get("Plans", []):
+        found.extend(scans(child))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "index"),
+    [
+        (
+            "dequeue",
+            {"queue_id": 1, "count": 10, "lock_seconds": 30.0, "worker_id": 1},
+            "pgqrs_messages_queue_vt_idx",
+        ),
+        ("archive_messages", {"ids": [1, 2], "queue_id": 1, "worker_id": 1}, "pgqrs_messages_pkey"),
+        ("delete_messages", {"ids": [1, 2], "queue_id": 1, "worker_id": 1}, "pgqrs_messages_pkey"),
+        (
+            "extend_visibility",
+            {"id": 1, "seconds": 5.0, "queue_id": 1, "worker_id": 1},
+            "pgqrs_messages_pkey",
+        ),
+        ("delete_queue_messages", {"queue_id": 1}, "pgqrs_messages_queue_vt_idx"),
+        ("count_messages", {"queue_id": 1}, "pgqrs_messages_queue_vt_idx"),
+        ("count_archive", {"queue_id": 1}, "pgqrs_archive_queue_archived_idx"),
+    ],
+)
+def test_hot_queries_use_their_index(
+    dsn: str, schema: str, name: str, params: dict[str, Any], index: str
+) -> None:
+    query = getattr(queries_for(schema), name)
+    found = scans(plan(dsn, query, params))
+    on_messages = [
+        s for s in found if s[1] is None or "pgqrs_messages" in s[1] or "archive" in s[1]
+    ]
+    assert index in {s[1] for s in found}, found
+    assert all(kind != "Seq Scan" for kind, _ in on_messages), found
+
+
+async def test_delete_queue_during_batch_leaves_no_orphans(
+    clients: Clients, queue_factory: Callable[..., Any]
+) -> None:
+    admin = clients.admin()
+    for attempt in range(3):
+        queue = await queue_factory()
+        queue_id = (await admin.get_queue(queue)).id
+        producer = clients.producer(queue)
+        await producer.enqueue("registers the producer")
+        batch = asyncio.create_task(producer.enqueue_batch([{"n": n} for n in range(30_000)]))
+        await asyncio.sleep(0.01 * attempt)  # land the delete at different points of the COPY
+        await admin.delete_queue(queue)
+        with contextlib.suppress(QueueNotFoundError):  # the delete won: nothing written
+            await batch
+        with psycopg.connect(clients.dsn) as conn:
+            table = sql.Identifier(clients.schema, "pgqrs_messages")
+            orphans = conn.execute(
+                sql.SQL("SELECT count(*) FROM {} WHERE queue_id = %s").format(table), (queue_id,)
+            ).fetchone()
+        assert orphans == (0,)
+
+
+async def test_delete_queue_during_single_enqueues_leaves_no_orphans(
+    clients: Clients, queue_factory: Callable[..., Any]
+) -> None:
+    admin = clients.admin()
+    queue = await queue_factory()
+    queue_id = (await admin.get_queue(queue)).id
+    producers = [clients.producer(queue) for _ in range(4)]
+    for producer in producers:
+        await producer.enqueue("registers")
+
+    async def hammer(producer: Any) -> int:
+        sent = 0
+        with contextlib.suppress(QueueNotFoundError):
+            while True:
+                await producer.enqueue({"n": sent})
+                sent += 1
+        return sent
+
+    tasks = [asyncio.create_task(hammer(p)) for p in producers]
+    await asyncio.sleep(0.3)
+    await admin.delete_queue(queue)
+    sent = await asyncio.gather(*tasks)  # every producer ends with QueueNotFoundError
+    assert all(n > 0 for n in sent)
+    with psycopg.connect(clients.dsn) as conn:
+        table = sql.Identifier(clients.schema, "pgqrs_messages")
+        orphans = conn.execute(
+            sql.SQL("SELECT count(*) FROM {} WHERE queue_id = %s").format(table), (queue_id,)
+        ).fetchone()
+    assert orphans == (0,)
