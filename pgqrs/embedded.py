@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import glob
 import os
-import pwd
 import shutil
 import socket
 import subprocess
@@ -21,9 +20,12 @@ import weakref
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from .errors import PgqrsError
+
+if TYPE_CHECKING:
+    import pwd
 
 __all__ = ["EmbeddedPostgres", "EmbeddedPostgresError", "find_bindir"]
 
@@ -196,8 +198,11 @@ class EmbeddedPostgres:
 
 
 def _server_user() -> pwd.struct_passwd | None:
-    if os.geteuid() != 0:
+    # Only POSIX has root and pwd; on Windows the server simply runs as the current user.
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
         return None
+    import pwd
+
     try:
         return pwd.getpwnam("postgres")
     except KeyError:

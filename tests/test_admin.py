@@ -9,7 +9,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import Clients
 from psycopg import sql
 
 from pgqrs import (
@@ -23,6 +22,8 @@ from pgqrs import (
     WorkerStatus,
 )
 from pgqrs._sql import SCHEMA_VERSION
+
+from conftest import Clients
 
 
 @pytest.fixture

@@ -8,9 +8,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from conftest import Clients
 
 from pgqrs import QueueNotFoundError, ValidationError
+
+from conftest import Clients
 
 
 async def test_dequeue_leases_in_id_order(

@@ -11,7 +11,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import Clients
 
 from pgqrs import (
     Admin,
@@ -24,6 +23,8 @@ from pgqrs import (
     ValidationError,
     WorkerStatus,
 )
+
+from conftest import Clients
 
 UNREACHABLE = "host=127.0.0.1 port=1 dbname=nothing user=nobody connect_timeout=1"
 

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import Clients
 
 from pgqrs import (
     PayloadTooLargeError,
@@ -17,6 +16,8 @@ from pgqrs import (
     ValidationError,
 )
 from pgqrs.producer import COPY_CHUNK_BYTES
+
+from conftest import Clients
 
 
 async def test_enqueue_returns_increasing_ids(
