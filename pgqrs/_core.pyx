@@ -109,9 +109,9 @@ cdef bytes _dumps(object payload, Py_ssize_t index, Py_ssize_t limit):
     return data
 
 
-def encode_jsonb(payload, max_payload_bytes):
+def encode_jsonb(payload, max_payload_bytes, index=None):
     """Encode one payload as a binary ``jsonb`` value (version byte + JSON text)."""
-    return b"\x01" + _dumps(payload, -1, _limit_of(max_payload_bytes))
+    return b"\x01" + _dumps(payload, -1 if index is None else index, _limit_of(max_payload_bytes))
 
 
 cdef struct _Buffer:

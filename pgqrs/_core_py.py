@@ -138,9 +138,12 @@ def _dumps(payload: Any, index: int | None, limit: int | None) -> bytes:
     return data
 
 
-def encode_jsonb(payload: Any, max_payload_bytes: int | None) -> bytes:
-    """Encode one payload as a binary ``jsonb`` value (version byte + JSON text)."""
-    return b"\x01" + _dumps(payload, None, max_payload_bytes)
+def encode_jsonb(payload: Any, max_payload_bytes: int | None, index: int | None = None) -> bytes:
+    """Encode one payload as a binary ``jsonb`` value (version byte + JSON text).
+
+    ``index`` is the payload's position in its batch, named by the errors.
+    """
+    return b"\x01" + _dumps(payload, index, max_payload_bytes)
 
 
 class CopyEncoder:

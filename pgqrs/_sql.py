@@ -80,6 +80,7 @@ class Queries:
     count_workers: bytes
     # producing
     enqueue: bytes
+    enqueue_rows: bytes
     reserve_ids: bytes
     copy_messages: bytes
     # consuming

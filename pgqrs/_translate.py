@@ -36,8 +36,13 @@ def translate(exc: psycopg.Error, *, schema: str, queue: str | None = None) -> P
     """
     state = exc.sqlstate
     detail = (exc.diag.message_primary or str(exc)).strip()
-    if state is None or state.startswith("08") or state.startswith("57P"):
+    # psycopg reports a failed or lost connection as OperationalError, usually without SQLSTATE;
+    # other SQLSTATE-less errors are client-side misuse, not connectivity.
+    lost = isinstance(exc, psycopg.OperationalError) and state is None
+    if lost or (state is not None and state.startswith(("08", "57P"))):
         return PgqrsConnectionError(f"cannot use the PostgreSQL connection: {detail}")
+    if state is None:
+        return PgqrsError(f"psycopg error: {detail}")
     if state in _SCHEMA_MISSING:
         return SchemaError(
             f"pgqrs is not installed in schema {schema!r} ({detail}); run Admin.install()"

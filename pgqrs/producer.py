@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ._impl import core
@@ -16,6 +16,11 @@ __all__ = ["Producer"]
 # COPY data is streamed in chunks of about this size, so a 100,000-message batch never exists
 # as one buffer; large enough that per-write overhead is noise.
 COPY_CHUNK_BYTES = 256 * 1024
+
+# Batches up to this size go in one INSERT statement (one round trip) instead of a transaction
+# with a COPY (four).  Measured crossover on the bench payload: one statement is 2.7x faster
+# at 1 message, 1.3x at 50, 0.95x at 100 and 0.7x at 500.
+SMALL_BATCH_MAX = 64
 
 
 class Producer(Worker):
@@ -80,8 +85,10 @@ class Producer(Worker):
     ) -> list[int]:
         """Put many messages on the queue in one transaction: all of them or none.
 
-        The batch is written with PostgreSQL's binary COPY, encoded by pgqrs's compiled core, in
-        bounded chunks; ids are reserved from the table's sequence first so they can be returned.
+        Batches of more than ``SMALL_BATCH_MAX`` (64) messages are written with PostgreSQL's
+        binary COPY, encoded by pgqrs's compiled core, in bounded chunks, with ids reserved from
+        the table's sequence first so they can be returned; smaller ones go in one INSERT
+        statement, which measures faster below about 100 messages.
 
         Args:
             payloads: the payloads, in order (a list, tuple or any iterable).
@@ -108,6 +115,30 @@ class Producer(Worker):
         count = len(batch)
         if count == 0:
             return []
+        if count <= SMALL_BATCH_MAX:
+            return await self._enqueue_rows(batch, delay)
+        return await self._enqueue_copy(batch, delay)
+
+    async def _enqueue_rows(self, batch: Sequence[Any], delay: float) -> list[int]:
+        limit = self._config.max_payload_bytes
+        payloads = [JsonbBinary(core.encode_jsonb(p, limit, i)) for i, p in enumerate(batch)]
+        if self._worker_id is None:
+            await self._register()
+        rows = await self._fetch(
+            self._sql.enqueue_rows,
+            {
+                "payloads": payloads,
+                "delay_seconds": delay,
+                "worker_id": self._worker_id,
+                "queue_id": self._queue_id,
+            },
+        )
+        if not rows:
+            raise self._queue_gone()
+        return sorted(core.decode_ids(rows))  # ids ascend in input order (see the SQL)
+
+    async def _enqueue_copy(self, batch: Sequence[Any], delay: float) -> list[int]:
+        count = len(batch)
         if self._worker_id is None:
             await self._register()
         async with self._db.connection(queue=self._queue_name) as conn, conn.transaction():

@@ -119,6 +119,19 @@ SELECT q.id, %(payload)s, now() + make_interval(secs => %(delay_seconds)s::float
 FROM {schema}.pgqrs_queues q WHERE q.id = %(queue_id)s
 RETURNING id;
 
+-- name: enqueue_rows
+-- Small batches in one round trip.  PostgreSQL evaluates volatile output expressions after the
+-- ORDER BY, so nextval hands out ascending ids in input order: sorting the returned ids gives
+-- them in input order.
+INSERT INTO {schema}.pgqrs_messages (id, queue_id, payload, vt, producer_worker_id)
+SELECT nextval({messages_seq}::regclass), q.id, p.payload,
+       now() + make_interval(secs => %(delay_seconds)s::float8), %(worker_id)s
+FROM unnest(%(payloads)b::jsonb[]) WITH ORDINALITY AS p(payload, ord)
+CROSS JOIN {schema}.pgqrs_queues q
+WHERE q.id = %(queue_id)s
+ORDER BY p.ord
+RETURNING id;
+
 -- name: reserve_ids
 -- Runs in the batch's transaction: the KEY SHARE lock keeps the queue alive until the COPY
 -- commits.  nextval calls of one statement ascend, so the array is in input order.

@@ -205,9 +205,14 @@ def test_bad_payload_errors_identical(payload: Any, error: type) -> None:
         with pytest.raises(error) as info:
             encode_all(core, [payload], [1], 1 << 20, limit=64)
         messages.append((type(info.value), str(info.value)))
-        with pytest.raises(error):
+        with pytest.raises(error) as single:
             core.encode_jsonb(payload, 64)
-    assert messages[0] == messages[1]
+        assert single.value.index is None
+        with pytest.raises(error) as indexed:
+            core.encode_jsonb(payload, 64, 7)
+        assert indexed.value.index == 7
+        messages.append((type(indexed.value), str(indexed.value)))
+    assert messages[:2] == messages[2:]  # compiled == pure Python, batch and single
 
 
 def test_serialization_error_is_a_type_error() -> None:

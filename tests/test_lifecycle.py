@@ -175,3 +175,13 @@ def test_error_hierarchy() -> None:
         assert issubclass(cls, RuntimeError)
     assert issubclass(pgqrs.SerializationError, TypeError)
     assert issubclass(pgqrs.ValidationError, ValueError)
+
+
+def test_translate_tells_connection_errors_from_misuse() -> None:
+    from pgqrs._translate import translate
+
+    lost = translate(psycopg.OperationalError("server closed the connection"), schema="s")
+    assert type(lost) is PgqrsConnectionError
+    misuse = translate(psycopg.ProgrammingError("cannot adapt type"), schema="s")
+    assert type(misuse) is PgqrsError
+    assert "cannot adapt type" in str(misuse)

@@ -15,9 +15,16 @@ from pgqrs import (
     SerializationError,
     ValidationError,
 )
-from pgqrs.producer import COPY_CHUNK_BYTES
+from pgqrs.producer import COPY_CHUNK_BYTES, SMALL_BATCH_MAX
 
 from conftest import Clients
+
+# Batch sizes that take each path: one INSERT statement, and binary COPY.
+PATHS = pytest.mark.parametrize(
+    "size",
+    [1, SMALL_BATCH_MAX, SMALL_BATCH_MAX + 1, 2500],
+    ids=["1", "rows-max", "copy-min", "copy"],
+)
 
 
 async def test_enqueue_returns_increasing_ids(
@@ -83,14 +90,15 @@ async def test_enqueue_delayed_is_invisible_until_due(
     assert metrics.delayed_messages == 1
 
 
+@PATHS
 async def test_enqueue_batch_ids_in_input_order(
-    clients: Clients, queue_factory: Callable[..., Any]
+    clients: Clients, queue_factory: Callable[..., Any], size: int
 ) -> None:
     queue = await queue_factory()
     producer = clients.producer(queue)
-    payloads = [{"n": n} for n in range(2500)]
+    payloads = [{"n": n} for n in range(size)]
     ids = await producer.enqueue_batch(payloads)
-    assert len(ids) == 2500
+    assert len(ids) == size
     assert ids == sorted(ids)
     messages = await clients.admin().get_messages().list(queue=queue, limit=3000)
     assert {m.id: m.payload for m in messages} == dict(zip(ids, payloads, strict=True))
@@ -108,13 +116,14 @@ async def test_enqueue_batch_streams_many_chunks(
     assert await clients.admin().get_messages().count(queue=queue) == count
 
 
+@PATHS
 async def test_enqueue_batch_empty_and_delayed(
-    clients: Clients, queue_factory: Callable[..., Any]
+    clients: Clients, queue_factory: Callable[..., Any], size: int
 ) -> None:
     queue = await queue_factory()
     producer = clients.producer(queue)
     assert await producer.enqueue_batch([]) == []
-    ids = await producer.enqueue_batch([1, 2, 3], delay_seconds=60)
+    ids = await producer.enqueue_batch(list(range(size)), delay_seconds=60)
     assert await clients.consumer(queue).dequeue_many(10) == []
     message = await clients.admin().get_messages().get(ids[0])
     assert message.vt - message.enqueued_at == dt.timedelta(seconds=60)
@@ -132,13 +141,15 @@ async def test_bad_payload_raises_serialization_error_and_enqueues_nothing(
     assert await clients.admin().get_messages().count(queue=queue) == 0
 
 
-@pytest.mark.parametrize("bad_index", [0, 1500, 2999])
+@pytest.mark.parametrize(
+    ("size", "bad_index"), [(10, 0), (10, 9), (3000, 0), (3000, 1500), (3000, 2999)]
+)
 async def test_batch_with_one_bad_payload_enqueues_none(
-    clients: Clients, queue_factory: Callable[..., Any], bad_index: int
+    clients: Clients, queue_factory: Callable[..., Any], size: int, bad_index: int
 ) -> None:
     queue = await queue_factory()
     producer = clients.producer(queue)
-    payloads: list[Any] = [{"n": n, "pad": "y" * 200} for n in range(3000)]
+    payloads: list[Any] = [{"n": n, "pad": "y" * 200} for n in range(size)]
     payloads[bad_index] = {"bad": {1, 2}}
     with pytest.raises(SerializationError) as info:
         await producer.enqueue_batch(payloads)
@@ -148,13 +159,16 @@ async def test_batch_with_one_bad_payload_enqueues_none(
     assert len(await producer.enqueue_batch([{"ok": 1}])) == 1
 
 
+@PATHS
 async def test_null_character_rejected_by_postgres_as_serialization_error(
-    clients: Clients, queue_factory: Callable[..., Any]
+    clients: Clients, queue_factory: Callable[..., Any], size: int
 ) -> None:
     queue = await queue_factory()
     producer = clients.producer(queue)
+    batch: list[Any] = [{"ok": n} for n in range(size)]
+    batch[-1] = {"nul": "a\x00b"}
     with pytest.raises(SerializationError, match="PostgreSQL rejected"):
-        await producer.enqueue_batch([{"ok": 1}, {"nul": "a\x00b"}])
+        await producer.enqueue_batch(batch)
     with pytest.raises(SerializationError):
         await producer.enqueue({"nul": "\x00"})
     assert await clients.admin().get_messages().count(queue=queue) == 0
@@ -171,6 +185,9 @@ async def test_payload_size_limit(clients: Clients, queue_factory: Callable[...,
     with pytest.raises(PayloadTooLargeError) as info:
         await producer.enqueue_batch(["small", "x" * 200])
     assert info.value.index == 1
+    with pytest.raises(PayloadTooLargeError) as info:
+        await producer.enqueue_batch(["small"] * 100 + ["x" * 200])
+    assert info.value.index == 100
     assert isinstance(info.value, ValidationError)
     assert await clients.admin().get_messages().count(queue=queue) == 1
 
@@ -216,5 +233,7 @@ async def test_queue_deleted_while_producing(
         await producer.enqueue({})
     with pytest.raises(QueueNotFoundError):
         await producer.enqueue_batch([{}])
+    with pytest.raises(QueueNotFoundError):
+        await producer.enqueue_batch([{}] * 100)
     await clients.admin().create_queue(queue)  # re-created: the producer follows
     assert await producer.enqueue({"again": True}) > 0
