@@ -237,3 +237,26 @@ async def test_queue_deleted_while_producing(
         await producer.enqueue_batch([{}] * 100)
     await clients.admin().create_queue(queue)  # re-created: the producer follows
     assert await producer.enqueue({"again": True}) > 0
+
+
+async def test_100k_batch_in_one_call_streams_in_bounded_memory(
+    clients: Clients, queue_factory: Callable[..., Any]
+) -> None:
+    import tracemalloc
+
+    queue = await queue_factory()
+    producer = clients.producer(queue)
+    await producer.enqueue("registers first, outside the measurement")
+    payload = {"pad": "z" * 1000}
+    batch = [payload] * 100_000  # one shared object: the input itself costs 0.8 MB
+    tracemalloc.start()
+    try:
+        ids = await producer.enqueue_batch(batch)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(ids) == 100_000
+    assert await clients.admin().get_messages().count(queue=queue) == 100_001
+    # The COPY stream is ~102 MB; chunking keeps the peak to the ids (~4 MB) plus a few
+    # 256 KiB chunks.
+    assert peak < 16 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
