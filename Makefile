@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 STAMP := .venv/.pgqrs-bootstrapped
 
-.PHONY: all demo test test-c test-python lint typecheck build clean
+.PHONY: all demo test test-c test-python lint typecheck build clean wheel-check
 
 all: test
 
@@ -36,3 +36,8 @@ lint: $(STAMP)
 
 clean:
 	rm -rf build dist *.egg-info pgqrs/_core.c pgqrs/*.so .pytest_cache .mypy_cache .ruff_cache
+
+# What cibuildwheel proves in CI, without Docker: sdist -> wheel -> auditwheel -> fresh venv ->
+# seed example on a throwaway PostgreSQL, plus the pure wheel and [tool.cibuildwheel].
+wheel-check: $(STAMP)
+	bash scripts/wheel_check.sh
