@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 from psycopg import AsyncConnection, postgres
 from psycopg.adapt import Dumper
-from psycopg.pq import Format
+from psycopg.pq import Format, TransactionStatus
 from psycopg.types.string import ByteaBinaryLoader
 from psycopg_pool import AsyncConnectionPool
 
@@ -25,6 +25,12 @@ from ._translate import translate
 from .config import Config
 
 __all__ = ["Database", "JsonbBinary"]
+
+# A sequential caller reuses the last idle connection without a pool round trip: psycopg_pool's
+# checkout and return cost ~20 us of client CPU per call (measured), ~9% of a single enqueue.
+# Every HOT_RETURN_EVERY uses the connection goes back through the pool, so the pool's lifetime
+# and health checks still apply to it.
+HOT_RETURN_EVERY = 1000
 
 # Binary results of these types reach the core as raw bytes: it decodes ints, timestamps and
 # jsonb itself (orjson, UTC datetimes) faster than per-value Python loaders could.
@@ -68,6 +74,8 @@ class Database:
         self._pool: AsyncConnectionPool[AsyncConnection[Any]] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._opening: asyncio.Task[AsyncConnectionPool[AsyncConnection[Any]]] | None = None
+        self._hot: AsyncConnection[Any] | None = None
+        self._uses = 0
 
     @contextlib.asynccontextmanager
     async def connection(self, *, queue: str | None = None) -> AsyncIterator[AsyncConnection[Any]]:
@@ -80,10 +88,32 @@ class Database:
             pool = self._pool
             if pool is None or self._loop is not asyncio.get_running_loop():
                 pool = await self._pool_for_running_loop()
-            async with pool.connection() as conn:
+            conn, self._hot = self._hot, None
+            if conn is None:
+                conn = await pool.getconn()
+            done = False
+            try:
                 yield conn
+                done = True
+            finally:
+                await self._release(pool, conn, done)
         except psycopg.Error as exc:
             raise translate(exc, schema=self.config.schema, queue=queue) from exc
+
+    async def _release(
+        self, pool: AsyncConnectionPool[AsyncConnection[Any]], conn: AsyncConnection[Any], ok: bool
+    ) -> None:
+        self._uses += 1
+        if (
+            ok
+            and self._hot is None
+            and pool is self._pool
+            and conn.info.transaction_status == TransactionStatus.IDLE
+            and self._uses % HOT_RETURN_EVERY
+        ):
+            self._hot = conn
+        else:
+            await pool.putconn(conn)
 
     async def fetch(
         self,
@@ -100,21 +130,23 @@ class Database:
 
     async def close(self) -> None:
         """Close the pool if it belongs to the running loop; otherwise just let it go."""
-        pool, loop = self._pool, self._loop
-        self._pool = self._loop = self._opening = None
+        pool, loop, hot = self._pool, self._loop, self._hot
+        self._pool = self._loop = self._opening = self._hot = None
         if pool is None:
             return
         if loop is asyncio.get_running_loop():
+            if hot is not None:
+                await pool.putconn(hot)
             await pool.close()
         else:
-            _abandon(pool, loop)
+            _abandon(pool, loop, hot)
 
     async def _pool_for_running_loop(self) -> AsyncConnectionPool[AsyncConnection[Any]]:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             if self._pool is not None:
-                _abandon(self._pool, self._loop)
-            self._pool, self._loop = None, loop
+                _abandon(self._pool, self._loop, self._hot)
+            self._pool, self._loop, self._hot = None, loop, None
             self._opening = loop.create_task(self._open_pool())
         assert self._opening is not None
         opening = self._opening
@@ -157,8 +189,12 @@ class Database:
 
 
 def _abandon(
-    pool: AsyncConnectionPool[AsyncConnection[Any]], loop: asyncio.AbstractEventLoop | None
+    pool: AsyncConnectionPool[AsyncConnection[Any]],
+    loop: asyncio.AbstractEventLoop | None,
+    hot: AsyncConnection[Any] | None,
 ) -> None:
     """Release a pool opened on another loop: close it there if that loop still runs."""
+    if hot is not None:
+        hot.pgconn.finish()  # synchronous: no loop needed to end the session
     if loop is not None and loop.is_running() and not loop.is_closed():
         asyncio.run_coroutine_threadsafe(pool.close(), loop)

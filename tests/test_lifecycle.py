@@ -185,3 +185,22 @@ def test_translate_tells_connection_errors_from_misuse() -> None:
     misuse = translate(psycopg.ProgrammingError("cannot adapt type"), schema="s")
     assert type(misuse) is PgqrsError
     assert "cannot adapt type" in str(misuse)
+
+
+async def test_cancelled_calls_leave_the_client_usable(
+    clients: Clients, queue_factory: Callable[..., Any]
+) -> None:
+    import contextlib
+
+    queue = await queue_factory()
+    producer = clients.producer(queue)
+    await producer.enqueue("first")
+    for delay in (0, 0.001, 0.005, 0.02, 0.05):
+        batch = asyncio.create_task(producer.enqueue_batch([{"n": n} for n in range(20_000)]))
+        await asyncio.sleep(delay)
+        batch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await batch
+        assert await producer.enqueue({"after": delay}) > 0
+    total = await clients.admin().get_messages().count(queue=queue)
+    assert (total - 6) % 20_000 == 0  # every cancelled batch is all or nothing
