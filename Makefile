@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 STAMP := .venv/.pgqrs-bootstrapped
 
-.PHONY: all demo test test-c test-python lint typecheck build clean wheel-check
+.PHONY: all demo test test-c test-python lint typecheck build clean wheel-check bench bench-quick bench-pytest
 
 all: test
 
@@ -41,3 +41,26 @@ clean:
 # seed example on a throwaway PostgreSQL, plus the pure wheel and [tool.cibuildwheel].
 wheel-check: $(STAMP)
 	bash scripts/wheel_check.sh
+
+# Benchmarks (SPEC §6).  Never part of `make test`: pytest's testpaths is tests/ only.
+# `make bench` prints the ratio table (BENCH_ARGS="--depth-million --json out.json" for more);
+# `make bench-pytest` saves each run under .benchmarks/ and, once a saved run exists, fails on a
+# regression of more than BENCH_COMPARE_FAIL against the latest one.
+BENCH_ARGS ?=
+BENCH_COMPARE_FAIL ?= mean:15%
+
+bench: build
+	.venv/bin/pgqrs bench $(BENCH_ARGS)
+
+bench-quick: build
+	.venv/bin/pgqrs bench --quick $(BENCH_ARGS)
+
+bench-pytest: build
+	@if ls .benchmarks/*/*.json >/dev/null 2>&1; then \
+		echo "$(PY) -m pytest benchmarks --benchmark-autosave --benchmark-compare --benchmark-compare-fail=$(BENCH_COMPARE_FAIL) $(PYTEST_ARGS)"; \
+		$(PY) -m pytest benchmarks --benchmark-autosave --benchmark-compare \
+			--benchmark-compare-fail=$(BENCH_COMPARE_FAIL) $(PYTEST_ARGS); \
+	else \
+		echo "no saved benchmark run yet: this one becomes the reference"; \
+		$(PY) -m pytest benchmarks --benchmark-autosave $(PYTEST_ARGS); \
+	fi

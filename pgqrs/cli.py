@@ -12,6 +12,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from typing import TextIO
 
 from . import __impl__, __version__
 from .admin import Admin
@@ -25,13 +26,17 @@ __all__ = ["main"]
 
 
 @contextlib.contextmanager
-def _database(dsn: str | None) -> Iterator[str]:
-    """The given DSN, else ``$PGQRS_DSN``, else a throwaway local cluster for the duration."""
+def _database(dsn: str | None, log: TextIO | None = None) -> Iterator[str]:
+    """The given DSN, else ``$PGQRS_DSN``, else a throwaway local cluster for the duration.
+
+    Args:
+        log: where to say a cluster is starting (default stdout).
+    """
     dsn = dsn or os.environ.get(DSN_ENV)
     if dsn:
         yield dsn
         return
-    print("starting a throwaway PostgreSQL ...", flush=True)
+    print("starting a throwaway PostgreSQL ...", file=log, flush=True)
     with EmbeddedPostgres() as server:
         yield server.dsn
 
@@ -89,6 +94,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     demo.add_argument("--messages", type=int, default=20_000)
     demo.add_argument("--consumers", type=int, default=2)
+    bench = commands.add_parser(
+        "bench", help="measure throughput against raw psycopg baselines (SPEC §6 targets)"
+    )
+    bench.add_argument(
+        "--dsn", help=f"PostgreSQL to use (default: ${DSN_ENV}, else a throwaway one)"
+    )
+    bench.add_argument("--rounds", type=int, help="measured rounds per side (default 15; 3 quick)")
+    bench.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
+    bench.add_argument(
+        "--depth-million", action="store_true", help="depth scenario at 1,000,000 (slow fill)"
+    )
+    bench.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args(argv)
 
     try:
@@ -96,6 +113,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"pgqrs {__version__}, core: {__impl__}")
             with _database(args.dsn) as dsn:
                 asyncio.run(_demo(dsn, args.messages, args.consumers))
+        elif args.command == "bench":
+            if args.rounds is not None and args.rounds < 1:
+                parser.error("--rounds must be at least 1")
+            from . import bench as _bench  # only this command needs it
+
+            embedded = not (args.dsn or os.environ.get(DSN_ENV))
+            with _database(args.dsn, log=sys.stderr) as dsn:
+                _bench.main(
+                    dsn,
+                    embedded=embedded,
+                    quick=args.quick,
+                    rounds=args.rounds,
+                    depth_million=args.depth_million,
+                    json_path=args.json,
+                    argv=sys.argv[1:] if argv is None else argv,
+                )
     except PgqrsError as exc:
         print(f"pgqrs: error: {exc}", file=sys.stderr)
         return 1
