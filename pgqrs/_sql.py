@@ -74,10 +74,20 @@ class Queries:
     queue_metrics: bytes
     # workers
     register_worker: bytes
+    lock_worker: bytes
+    take_over_worker: bytes
     stop_worker: bytes
+    heartbeat: bytes
+    set_worker_status: bytes
+    admin_set_worker_status: bytes
     get_worker: bytes
     list_workers: bytes
     count_workers: bytes
+    worker_health: bytes
+    worker_stats: bytes
+    release_worker_messages: bytes
+    reclaim_stale_workers: bytes
+    purge_stopped_workers: bytes
     # producing
     enqueue: bytes
     enqueue_rows: bytes
@@ -87,6 +97,10 @@ class Queries:
     dequeue: bytes
     archive_messages: bytes
     delete_messages: bytes
+    release_messages: bytes
+    renew_leases: bytes
+    count_leases: bytes
+    release_leases: bytes
     extend_visibility: bytes
     # tables
     get_message: bytes
@@ -95,6 +109,7 @@ class Queries:
     get_archived: bytes
     list_archive: bytes
     count_archive: bytes
+    replay_dead_letters: bytes
 
     def __init__(self, schema: str) -> None:
         self.schema = schema

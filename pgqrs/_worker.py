@@ -1,19 +1,56 @@
 """What producers and consumers share: construction without I/O, registration as a worker
-``(hostname, port)`` on first use, and closing (which marks the worker stopped)."""
+``(hostname, port)`` on first use, automatic heartbeats, suspend/resume, and closing (which
+marks the worker stopped).
+
+Identity rules (SPEC §2): registering an identity whose row exists takes it over when the row is
+stopped, when its heartbeat is stale (``Config.stale_after``), or when its owner runs on this
+machine and is either this very process (an object abandoned by an earlier ``asyncio.run``) or a
+process that no longer exists.  Otherwise a live process owns it and registration raises
+:class:`~pgqrs.WorkerError`.  The check and the takeover run in one transaction on the locked row,
+so of two processes racing for one identity only one wins.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import sys
+import weakref
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
 from ._impl import core
+from ._listen import channel_name
 from ._pool import Database
 from ._sql import queries_for
 from ._validate import check_name, check_port
 from .config import Config, resolve_config
-from .errors import QueueNotFoundError
+from .errors import QueueNotFoundError, WorkerError
+from .types import WorkerStatus
 
 __all__ = ["Worker"]
+
+log = logging.getLogger("pgqrs")
+
+#: Recorded as ``process_host``: a takeover by PID check is only meaningful on the same machine.
+PROCESS_HOST = socket.gethostname()
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine."""
+    if sys.platform == "win32":  # os.kill would terminate it there: assume alive
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, owned by another user
+        return True
+    return True
 
 
 class Worker:
@@ -37,6 +74,12 @@ class Worker:
         self._sql = queries_for(self._config.schema)
         self._worker_id: int | None = None
         self._queue_id: int | None = None
+        # Identifies this registration of the row (see take_over_worker in sql/queries.sql).
+        self._started_at: datetime | None = None
+        self._status = WorkerStatus.READY
+        self._channel: str | None = None
+        self._heartbeat_task: asyncio.Task[None] | None = None
+        self._heartbeat_loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def queue_name(self) -> str:
@@ -60,35 +103,254 @@ class Worker:
         """This worker's row id, once the first call has registered it (else ``None``)."""
         return self._worker_id
 
+    def _identity(self) -> str:
+        return f"({self._hostname!r}, {self._port})"
+
     async def _register(self) -> None:
-        """Register (or take over) the worker row and resolve the queue, in one statement."""
-        rows = await self._db.fetch(
-            self._sql.register_worker,
-            {"hostname": self._hostname, "port": self._port, "queue_name": self._queue_name},
-            queue=self._queue_name,
+        """Register the identity, or take its row over if the rules above allow it.
+
+        Raises:
+            QueueNotFoundError: the queue does not exist.
+            WorkerError: a live process owns the identity.
+        """
+        params: dict[str, Any] = {
+            "hostname": self._hostname,
+            "port": self._port,
+            "queue_name": self._queue_name,
+            "process_host": PROCESS_HOST,
+            "process_id": os.getpid(),
+            "stale_after": self._config.stale_seconds,
+        }
+        async with self._db.connection(queue=self._queue_name) as conn, conn.transaction():
+            cur = await conn.execute(self._sql.register_worker, params, binary=True)
+            row = await cur.fetchone()
+            if row is None:
+                cur = await conn.execute(self._sql.lock_worker, params, binary=True)
+                found = await cur.fetchone()
+                if found is None or found[6] is None:
+                    raise QueueNotFoundError(self._queue_name)
+                worker_id = core.decode_int8(found[0])
+                status, stale, host = found[1], bool(found[2]), found[3]
+                pid = None if found[4] is None else core.decode_int8(found[4])
+                if not self._may_take_over(status, stale, host, pid):
+                    raise WorkerError(
+                        f"Worker {self._identity()} is in use by process {pid} on host "
+                        f"{host!r} (last heartbeat {found[5]:.1f} s ago, status {status}); "
+                        "close it, or wait until its heartbeat is stale "
+                        f"({self._config.stale_seconds:g} s)"
+                    )
+                params |= {"worker_id": worker_id, "queue_id": core.decode_int8(found[6])}
+                cur = await conn.execute(self._sql.take_over_worker, params, binary=True)
+                row = await cur.fetchone()
+                assert row is not None  # the row is locked by this transaction
+        self._worker_id = core.decode_int8(row[0])
+        self._queue_id = core.decode_int8(row[1])
+        self._started_at = core.decode_timestamptz(row[2])
+        self._status = WorkerStatus.READY
+        self._channel = (
+            channel_name(self._config.schema, self._queue_id) if self._config.notify else None
         )
-        if not rows:
-            raise QueueNotFoundError(self._queue_name)
-        self._worker_id = core.decode_int8(rows[0][0])
-        self._queue_id = core.decode_int8(rows[0][1])
+        self._ensure_heartbeat()
+
+    @staticmethod
+    def _may_take_over(status: str, stale: bool, host: str | None, pid: int | None) -> bool:
+        if status == WorkerStatus.STOPPED or stale:
+            return True
+        if host != PROCESS_HOST or pid is None:
+            return False
+        # This process: an object abandoned with its event loop.  Another: only if it is gone.
+        return pid == os.getpid() or not _pid_alive(pid)
+
+    def _forget_registration(self) -> None:
+        """The row is no longer ours (stopped by an operator, or taken over): the next call
+        registers again."""
+        self._worker_id = None
+        self._started_at = None
 
     async def _fetch(self, query: bytes, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         """Run a hot statement (prepared unless configured off) for this worker's queue."""
+        if self._heartbeat_loop is not asyncio.get_running_loop():
+            self._ensure_heartbeat()
         return await self._db.fetch(query, params, queue=self._queue_name, prepare=self._db.prepare)
+
+    def _wakeup_channel(self) -> str | None:
+        """The NOTIFY channel for an enqueue (``None`` when ``Config.notify`` is off).  Also
+        moves the heartbeat to the running loop, as every call does."""
+        if self._heartbeat_loop is not asyncio.get_running_loop():
+            self._ensure_heartbeat()
+        return self._channel
 
     def _queue_gone(self) -> QueueNotFoundError:
         """The queue was deleted while in use: resolve it again on the next call."""
         self._worker_id = None
         return QueueNotFoundError(self._queue_name)
 
+    # ----------------------------------------------------------------------------------------
+    # Heartbeats
+
+    def _ensure_heartbeat(self) -> None:
+        """Run the heartbeat task on the running loop (the one the connection pool uses)."""
+        loop = asyncio.get_running_loop()
+        task = self._heartbeat_task
+        if task is not None and not task.done():
+            if self._heartbeat_loop is loop:
+                return
+            old = self._heartbeat_loop
+            if old is not None and old.is_running() and not old.is_closed():
+                old.call_soon_threadsafe(task.cancel)
+        self._heartbeat_loop = loop
+        self._heartbeat_task = loop.create_task(
+            _heartbeat_forever(weakref.ref(self), self._config.heartbeat_interval),
+            name=f"pgqrs-heartbeat-{self._hostname}:{self._port}",
+        )
+
+    async def _stop_heartbeat(self) -> None:
+        task, loop = self._heartbeat_task, self._heartbeat_loop
+        self._heartbeat_task = self._heartbeat_loop = None
+        if task is None or task.done():
+            return
+        if loop is asyncio.get_running_loop():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        elif loop is not None and loop.is_running() and not loop.is_closed():
+            loop.call_soon_threadsafe(task.cancel)
+
+    async def _beat(self) -> WorkerStatus | None:
+        """One heartbeat: record liveness, read the status back.
+
+        Returns:
+            The status, or ``None`` when the row is no longer this registration's (taken over
+            by another process, or purged); then the registration is forgotten.
+        """
+        if self._worker_id is None:
+            return None
+        rows = await self._db.fetch(
+            self._sql.heartbeat, {"worker_id": self._worker_id, "started_at": self._started_at}
+        )
+        if not rows:
+            log.warning("pgqrs: worker %s lost its identity to another owner", self._identity())
+            self._forget_registration()
+            return None
+        status = WorkerStatus(rows[0][0])
+        if status is WorkerStatus.STOPPED:
+            # Reclaimed by an operator while we were unresponsive: register again next call.
+            self._forget_registration()
+        self._status = status
+        return status
+
+    async def heartbeat(self) -> WorkerStatus:
+        """Record a heartbeat now (one also runs every ``Config.heartbeat_interval`` seconds in
+        the background while the worker is open) and return the worker's status.
+
+        Returns:
+            The status stored in the worker row, which an operator may have changed
+            (``Admin.suspend_worker``).
+
+        Raises:
+            WorkerError: another process took the identity over.
+            QueueNotFoundError: the queue does not exist.
+        """
+        if self._worker_id is None:
+            await self._register()
+        status = await self._beat()
+        if status is None:
+            raise WorkerError(f"Worker {self._identity()} was taken over by another process")
+        return status
+
+    async def status(self) -> WorkerStatus:
+        """The worker's current status as stored in the database (this also counts as a
+        heartbeat).
+
+        Raises:
+            WorkerError: another process took the identity over.
+        """
+        return await self.heartbeat()
+
+    async def suspend(self) -> None:
+        """Mark the worker suspended: a suspended consumer's ``dequeue`` calls raise
+        :class:`~pgqrs.WorkerError` and its consume loop waits until :meth:`resume`.
+
+        Raises:
+            WorkerError: another process took the identity over.
+        """
+        await self._set_status(WorkerStatus.SUSPENDED)
+
+    async def resume(self) -> None:
+        """Mark the worker ready again after :meth:`suspend`.
+
+        Raises:
+            WorkerError: another process took the identity over.
+        """
+        await self._set_status(WorkerStatus.READY)
+
+    async def _set_status(self, status: WorkerStatus) -> None:
+        for _ in range(2):
+            if self._worker_id is None:
+                await self._register()
+            rows = await self._fetch(
+                self._sql.set_worker_status,
+                {
+                    "worker_id": self._worker_id,
+                    "started_at": self._started_at,
+                    "status": status.value,
+                },
+            )
+            if rows and rows[0][0] != WorkerStatus.STOPPED:
+                self._status = WorkerStatus(rows[0][0])
+                return
+            self._forget_registration()  # stopped by an operator: register again, once
+        raise WorkerError(f"Worker {self._identity()} was taken over by another process")
+
+    # ----------------------------------------------------------------------------------------
+    # Closing
+
+    async def _leases_held(self) -> int:
+        """Messages this worker holds with a valid lease (consumers override)."""
+        return 0
+
+    async def _release_all(self) -> int:
+        """Make every message this worker leases visible now (consumers override)."""
+        return 0
+
+    async def shutdown(self, *, release: bool = False) -> None:
+        """Stop the worker for good: mark it stopped and close its connections.
+
+        A consumer that still holds valid leases refuses, unless ``release=True`` makes those
+        messages visible to other consumers first.  (:meth:`close` does not check: it leaves
+        the leases to lapse.)
+
+        Args:
+            release: release this consumer's leased messages instead of refusing.
+
+        Raises:
+            WorkerError: the consumer holds leased messages and ``release`` is false.
+        """
+        if self._worker_id is not None:
+            if release:
+                await self._release_all()
+            else:
+                held = await self._leases_held()
+                if held:
+                    raise WorkerError(
+                        f"Worker {self._identity()} still holds {held} leased message(s): "
+                        "archive, delete or release them, or call shutdown(release=True)"
+                    )
+        await self.close()
+
     async def close(self) -> None:
-        """Mark the worker stopped and close its connections.  The object may be used again
-        afterwards: the next call reconnects and registers it anew."""
+        """Mark the worker stopped and close its connections.  Leased messages are not
+        touched: their leases lapse.  The object may be used again afterwards: the next call
+        reconnects and registers it anew."""
         try:
+            await self._stop_heartbeat()
             if self._worker_id is not None:
-                await self._db.fetch(self._sql.stop_worker, {"worker_id": self._worker_id})
+                await self._db.fetch(
+                    self._sql.stop_worker,
+                    {"worker_id": self._worker_id, "started_at": self._started_at},
+                )
         finally:
-            self._worker_id = None
+            self._forget_registration()
             await self._db.close()
 
     async def __aenter__(self) -> Self:
@@ -107,3 +369,19 @@ class Worker:
             f"{type(self).__name__}(queue={self._queue_name!r}, hostname={self._hostname!r}, "
             f"port={self._port}, schema={self._config.schema!r})"
         )
+
+
+async def _heartbeat_forever(ref: weakref.ref[Worker], interval: float) -> None:
+    """Heartbeat every ``interval`` seconds while the worker exists.  Holds only a weak
+    reference, so a dropped worker is not kept alive by its own heartbeat; errors are logged
+    and retried at the next beat (a database restart must not end the heartbeats)."""
+    while True:
+        await asyncio.sleep(interval)
+        worker = ref()
+        if worker is None:
+            return
+        try:
+            await worker._beat()
+        except Exception as exc:
+            log.warning("pgqrs: heartbeat of %r failed: %s", worker, exc)
+        del worker

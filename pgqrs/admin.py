@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -10,11 +11,25 @@ import psycopg
 from ._impl import core
 from ._pool import Database
 from ._sql import SCHEMA_VERSION, queries_for, render_script
-from ._validate import check_name
+from ._validate import check_ids, check_int, check_name, check_seconds
 from .config import Config, resolve_config
-from .errors import QueueAlreadyExistsError, QueueNotFoundError, SchemaError
+from .errors import (
+    MessageNotFoundError,
+    QueueAlreadyExistsError,
+    QueueNotFoundError,
+    SchemaError,
+    WorkerError,
+    WorkerNotFoundError,
+)
 from .tables import Archive, Messages, Queues, Workers
-from .types import QueueInfo, QueueMetrics
+from .types import (
+    QueueInfo,
+    QueueMetrics,
+    ReclaimedWorkers,
+    WorkerHealth,
+    WorkerStats,
+    WorkerStatus,
+)
 
 __all__ = ["Admin"]
 
@@ -28,6 +43,7 @@ SCHEMA_OBJECTS = (
     "pgqrs_messages_queue_vt_idx",
     "pgqrs_archive",
     "pgqrs_archive_queue_archived_idx",
+    "pgqrs_archive_dead_letters_idx",
     "worker_status",
 )
 
@@ -186,6 +202,150 @@ class Admin:
         """:meth:`queue_metrics` for every queue, ordered by queue id."""
         rows = await self._db.fetch(self._sql.queue_metrics, {"queue_name": None})
         return [QueueMetrics.from_row(row) for row in rows]
+
+    async def _queue_id(self, queue: str | None) -> int | None:
+        if queue is None:
+            return None
+        return (await self.get_queue(queue)).id
+
+    # ----------------------------------------------------------------------------------------
+    # Workers
+
+    async def worker_health(self, queue: str | None = None) -> list[WorkerHealth]:
+        """Every worker (of one queue, or all) with its heartbeat age, whether it is stale
+        (not stopped, no heartbeat within ``Config.stale_after``) and how many messages it
+        holds leased.  Ordered by worker id.
+
+        Raises:
+            QueueNotFoundError: ``queue`` does not exist.
+        """
+        rows = await self._db.fetch(
+            self._sql.worker_health,
+            {"queue_id": await self._queue_id(queue), "stale_after": self._config.stale_seconds},
+        )
+        return [WorkerHealth.from_row(row) for row in rows]
+
+    async def worker_stats(self, queue: str | None = None) -> WorkerStats:
+        """Worker counts per status, and how many are stale, for one queue or all workers.
+
+        Raises:
+            QueueNotFoundError: ``queue`` does not exist.
+        """
+        rows = await self._db.fetch(
+            self._sql.worker_stats,
+            {"queue_id": await self._queue_id(queue), "stale_after": self._config.stale_seconds},
+        )
+        return WorkerStats.from_row(rows[0])
+
+    async def release_worker_messages(self, worker_id: int) -> int:
+        """Make the messages a (dead) worker holds leased visible again now, without waiting
+        for the leases to lapse.  Their ``read_ct`` is kept.
+
+        Returns:
+            The number of messages released.
+
+        Raises:
+            WorkerNotFoundError: no such worker.
+        """
+        worker_id = check_int("worker_id", worker_id, minimum=0)
+        rows = await self._db.fetch(self._sql.release_worker_messages, {"worker_id": worker_id})
+        released, exists = rows[0]
+        if not exists:
+            raise WorkerNotFoundError(worker_id)
+        return core.decode_int8(released)
+
+    async def reclaim_stale_workers(self, queue: str) -> ReclaimedWorkers:
+        """Mark every stale worker of a queue stopped and release its leased messages, in one
+        statement.  A reclaimed worker that turns out to be alive notices at its next heartbeat and
+        registers again (its acknowledgements of released messages may fail: at-least-once).
+
+        Raises:
+            QueueNotFoundError: no such queue.
+        """
+        name = check_name("queue name", queue)
+        rows = await self._db.fetch(
+            self._sql.reclaim_stale_workers,
+            {"queue_name": name, "stale_after": self._config.stale_seconds},
+            queue=name,
+        )
+        ids, released, exists = rows[0]
+        if not exists:
+            raise QueueNotFoundError(name)
+        return ReclaimedWorkers(core.decode_int8_array(ids), core.decode_int8(released))
+
+    async def purge_stopped_workers(self, older_than_seconds: float) -> int:
+        """Delete the rows of workers stopped more than ``older_than_seconds`` ago.
+
+        Returns:
+            The number of worker rows deleted.
+
+        Raises:
+            ValidationError: a negative age.
+        """
+        older = check_seconds("older_than_seconds", older_than_seconds)
+        rows = await self._db.fetch(self._sql.purge_stopped_workers, {"older_than": older})
+        return core.decode_int8(rows[0][0])
+
+    async def suspend_worker(self, worker_id: int) -> None:
+        """Suspend a worker remotely; it notices at its next heartbeat (a consumer then stops
+        dequeuing until resumed).
+
+        Raises:
+            WorkerNotFoundError: no such worker.
+            WorkerError: the worker is stopped.
+        """
+        await self._set_worker_status(worker_id, WorkerStatus.SUSPENDED)
+
+    async def resume_worker(self, worker_id: int) -> None:
+        """Resume a suspended worker remotely (noticed at its next heartbeat).
+
+        Raises:
+            WorkerNotFoundError: no such worker.
+            WorkerError: the worker is stopped.
+        """
+        await self._set_worker_status(worker_id, WorkerStatus.READY)
+
+    async def _set_worker_status(self, worker_id: int, status: WorkerStatus) -> None:
+        worker_id = check_int("worker_id", worker_id, minimum=0)
+        rows = await self._db.fetch(
+            self._sql.admin_set_worker_status, {"worker_id": worker_id, "status": status.value}
+        )
+        if not rows:
+            raise WorkerNotFoundError(worker_id)
+        if not rows[0][1]:
+            raise WorkerError(f"Worker {worker_id} is stopped")
+
+    # ----------------------------------------------------------------------------------------
+    # Dead letters
+
+    async def replay(self, ids: Sequence[int]) -> list[int]:
+        """Put dead-lettered messages back on their queues as fresh messages: new ids,
+        ``read_ct`` 0, visible now; their archive rows are removed.  All or nothing.
+
+        Args:
+            ids: archive ids (``ArchivedMessage.id``) of dead letters.
+
+        Returns:
+            The new message ids, in the order of ``ids``.
+
+        Raises:
+            MessageNotFoundError: an id is not a dead letter in the archive; nothing is
+                replayed.
+        """
+        wanted = check_ids(ids)
+        if not wanted:
+            return []
+        async with self._db.connection() as conn, conn.transaction():
+            cur = await conn.execute(self._sql.replay_dead_letters, {"ids": wanted}, binary=True)
+            new_ids = {
+                core.decode_int8(archive_id): core.decode_int8(new_id)
+                for archive_id, new_id in await cur.fetchall()
+            }
+            for archive_id in wanted:
+                if archive_id not in new_ids:
+                    # Raising inside the transaction rolls the replay back.
+                    raise MessageNotFoundError(archive_id, table="dead letters")
+        return [new_ids[archive_id] for archive_id in wanted]
 
     def get_queues(self) -> Queues:
         """The queues table."""

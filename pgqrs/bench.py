@@ -28,6 +28,7 @@ import importlib
 import math
 import os
 import platform
+import random
 import re
 import statistics
 import struct
@@ -65,6 +66,7 @@ __all__ = [
     "Sizes",
     "Target",
     "compare",
+    "consume_scenario",
     "core_decode_scenario",
     "core_encode_scenario",
     "depth_scenario",
@@ -74,8 +76,11 @@ __all__ = [
     "environment",
     "format_markdown",
     "make_payloads",
+    "notify_scenario",
+    "percentile",
     "run_all",
     "standard_scenarios",
+    "wakeup_latencies",
 ]
 
 Progress = Callable[[str], None]
@@ -1068,3 +1073,148 @@ def main(
         with open(json_path, "wb") as out:
             out.write(report.to_json())
         progress(f"results written to {json_path}")
+
+
+# --------------------------------------------------------------------------------------------
+# Workers, leases and dead letters (issue 4): the consume loop, NOTIFY's cost, wake-up latency
+
+
+class ConsumeLoop(Case):
+    """``Consumer.consume`` at ``batch`` (a no-op handler) until ``messages`` are archived;
+    acknowledgements of one batch overlap the next dequeue."""
+
+    def __init__(self, schema: BenchSchema, batch: int, messages: int) -> None:
+        self.label = "consume loop"
+        self.schema, self.batch, self.messages = schema, batch, messages
+
+    async def open(self) -> None:
+        self._consumer = self.schema.consumer("bench-consume")
+
+    async def prepare(self) -> None:
+        await self.schema.fill(self.messages)
+        await self.schema.vacuum_analyze()
+
+    async def run(self) -> None:
+        stop, seen = asyncio.Event(), 0
+
+        async def handler(message: Any) -> None:
+            nonlocal seen
+            seen += 1
+            if seen == self.messages:
+                stop.set()
+
+        handled = await self._consumer.consume(handler, batch_size=self.batch, stop=stop)
+        _check_drained(handled, self.messages)
+
+
+def consume_scenario(dsn: str, batch: int, messages: int) -> Scenario:
+    """The consume loop vs the raw sequential dequeue + archive loop (pgqrs's statements on a
+    raw connection), ``messages`` pre-enqueued per run.  SPEC §6: at least 100%."""
+    schema = BenchSchema(dsn, f"consume{batch}")
+    return Scenario(
+        key=f"consume@{batch}",
+        title=f"consume loop, {batch}/batch vs raw dequeue+archive loop",
+        pgqrs=ConsumeLoop(schema, batch, messages),
+        baseline=DrainRaw(schema, batch, 1, messages),
+        target=Target(1.0, "≥ 1.00"),
+        schemas=[schema],
+    )
+
+
+class EnqueueWithNotify(Case):
+    """``enqueue`` (``batch`` 1) or ``enqueue_batch`` with ``Config.notify`` on or off."""
+
+    def __init__(self, schema: BenchSchema, batch: int, messages: int, notify: bool) -> None:
+        self.label = "NOTIFY on" if notify else "NOTIFY off"
+        self.schema, self.batch, self.notify = schema, batch, notify
+        self.repeat = max(1, round(messages / batch))
+        self.messages = self.repeat * batch
+        self._payloads = make_payloads(self.messages if batch == 1 else batch)
+
+    async def open(self) -> None:
+        port = 1000 + self.notify
+        self._producer = Producer(
+            self.schema.dsn,
+            self.schema.queue,
+            "bench-notify",
+            port,
+            schema=self.schema.name,
+            config=Config(notify=self.notify),
+        )
+
+    async def prepare(self) -> None:
+        await self.schema.truncate_messages()
+
+    async def run(self) -> None:
+        if self.batch == 1:
+            enqueue = self._producer.enqueue
+            for payload in self._payloads:
+                await enqueue(payload)
+        else:
+            for _ in range(self.repeat):
+                await self._producer.enqueue_batch(self._payloads)
+
+    async def close(self) -> None:
+        await self._producer.close()
+
+
+def notify_scenario(dsn: str, batch: int, messages: int) -> Scenario:
+    """What ``Config.notify`` costs: the same enqueues with and without the NOTIFY that wakes
+    consume loops (a commit-time lock serialises notifying transactions).  The default is on
+    only if single enqueue keeps at least 95%."""
+    schema = BenchSchema(dsn, f"notify{batch}")
+    what = "enqueue (one message)" if batch == 1 else f"enqueue_batch, {batch:,}/batch"
+    return Scenario(
+        key=f"notify@{batch}",
+        title=f"{what}, NOTIFY on vs off",
+        pgqrs=EnqueueWithNotify(schema, batch, messages, True),
+        baseline=EnqueueWithNotify(schema, batch, messages, False),
+        target=Target(0.95, "≥ 0.95") if batch == 1 else None,
+        schemas=[schema],
+    )
+
+
+async def wakeup_latencies(
+    dsn: str, samples: int, *, listen: bool, poll_interval: float = 1.0, idle: float = 0.3
+) -> list[float]:
+    """Seconds from ``enqueue`` returning to the handler of an idle consume loop receiving the
+    message, ``samples`` times, with LISTEN/NOTIFY wake-ups (``listen=True``) or polling only.
+
+    Each sample lets the queue sit idle for a random 1 to 4 times ``idle`` seconds first, so
+    the loop is waiting (or polling at its backed-off interval) as on a quiet production
+    queue, and the enqueue does not fall in step with the polls.
+    """
+    rng = random.Random(4)
+    schema = BenchSchema(dsn, "wakeup" if listen else "poll")
+    await schema.create()
+    config = Config(notify=True, listen=listen, poll_interval=poll_interval)
+    producer = Producer(dsn, schema.queue, "bench-wake", 1, schema=schema.name, config=config)
+    consumer = Consumer(dsn, schema.queue, "bench-wake", 2, schema=schema.name, config=config)
+    received: asyncio.Queue[float] = asyncio.Queue()
+
+    async def handler(message: Any) -> None:
+        received.put_nowait(time.perf_counter())
+
+    loop = asyncio.create_task(consumer.consume(handler))
+    latencies: list[float] = []
+    try:
+        await producer.enqueue({"warm": True})
+        await received.get()
+        for _ in range(samples):
+            await asyncio.sleep(idle * rng.uniform(1, 4))
+            sent = time.perf_counter()
+            await producer.enqueue({"sent": sent})
+            latencies.append(await received.get() - sent)
+    finally:
+        loop.cancel()
+        await asyncio.wait([loop])
+        await producer.close()
+        await consumer.close()
+        await schema.drop()
+    return latencies
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """The ``fraction`` quantile of ``values`` (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]

@@ -16,6 +16,13 @@ __all__ = ["Config"]
 #: Environment variable consulted when no DSN is passed.
 DSN_ENV = "PGQRS_DSN"
 
+#: A worker is stale after this many missed heartbeats (unless ``Config.stale_after`` is set):
+#: one late beat under load is normal, three in a row mean the process is gone or wedged.
+STALE_HEARTBEATS = 3
+
+#: Default of ``Config.notify``.  MEASURED: see NOTIFY cost in the README.
+NOTIFY_DEFAULT = False
+
 
 @dataclass(frozen=True)
 class Config:
@@ -33,7 +40,18 @@ class Config:
         lock_seconds: default lease (visibility timeout) of a dequeued message.
         dequeue_batch_size: how many messages :meth:`Consumer.dequeue` asks for.
         max_read_ct: deliveries after which a message is dead-lettered (see SPEC §2).
-        heartbeat_interval: seconds between worker heartbeats.
+        heartbeat_interval: seconds between the automatic heartbeats of an open producer or
+            consumer (a background task; it also picks up an operator's suspend).
+        stale_after: a worker whose last heartbeat is older than this is stale: its identity
+            may be taken over and ``Admin.reclaim_stale_workers`` releases its leases.
+            ``None`` means three heartbeat intervals.
+        notify: producers send a PostgreSQL NOTIFY on every enqueue call, so idle consume loops
+            wake within milliseconds instead of at their next poll.  See NOTIFY_DEFAULT.
+        listen: consume loops LISTEN for those notifications on a dedicated connection.  Turn
+            off behind a transaction-pooling PgBouncer (notifications do not cross it); loops
+            then poll.
+        poll_interval: longest wait between two polls of an idle queue in a consume loop
+            (polls back off from 10 ms up to this).
         max_payload_bytes: largest JSON encoding accepted for one payload; ``None`` removes the
             limit (PostgreSQL's own jsonb limit of 255 MiB still applies).
         prepare: use server-side prepared statements for the hot statements.  Turn off behind
@@ -49,6 +67,10 @@ class Config:
     dequeue_batch_size: int = 10
     max_read_ct: int = 5
     heartbeat_interval: float = 30.0
+    stale_after: float | None = None
+    notify: bool = NOTIFY_DEFAULT
+    listen: bool = True
+    poll_interval: float = 1.0
     # 8 MiB: generous for a message, small enough that a runaway payload fails fast and clearly.
     max_payload_bytes: int | None = 8 * 1024 * 1024
     prepare: bool = True
@@ -64,8 +86,18 @@ class Config:
         _check_int("dequeue_batch_size", self.dequeue_batch_size, minimum=1)
         _check_int("max_read_ct", self.max_read_ct, minimum=1)
         _check_seconds("heartbeat_interval", self.heartbeat_interval, positive=True)
+        if self.stale_after is not None:
+            _check_seconds("stale_after", self.stale_after, positive=True)
+        _check_seconds("poll_interval", self.poll_interval, positive=True)
         if self.max_payload_bytes is not None:
             _check_int("max_payload_bytes", self.max_payload_bytes, minimum=1)
+
+    @property
+    def stale_seconds(self) -> float:
+        """``stale_after``, or three heartbeat intervals when it is ``None``."""
+        if self.stale_after is not None:
+            return self.stale_after
+        return STALE_HEARTBEATS * self.heartbeat_interval
 
     def resolved_dsn(self) -> str:
         """The connection string to use: ``dsn``, else ``$PGQRS_DSN``, else ``""`` (libpq

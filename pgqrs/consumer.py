@@ -1,15 +1,28 @@
-"""Consumers lease messages from a queue and acknowledge them by archiving or deleting."""
+"""Consumers lease messages from a queue and acknowledge them by archiving or deleting, or
+give them back with ``release``; ``consume`` runs a whole production loop around a handler."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 
 from ._impl import core
+from ._listen import Listener, channel_name
 from ._validate import check_count, check_ids, check_int, check_seconds
 from ._worker import Worker
-from .types import QueueMessage
+from .errors import WorkerError
+from .types import QueueMessage, WorkerStatus
 
 __all__ = ["Consumer"]
+
+log = logging.getLogger("pgqrs")
+
+#: First wait of a consume loop on an empty queue; doubles up to ``Config.poll_interval``.
+MIN_POLL_SECONDS = 0.01
+
+Handler = Callable[[QueueMessage], Awaitable[object]]
 
 
 class Consumer(Worker):
@@ -44,16 +57,31 @@ class Consumer(Worker):
             count: most messages to return (at least 1).
             lock_seconds: lease length; ``None`` means ``Config.lock_seconds``.
 
+        Visible messages already delivered ``Config.max_read_ct`` times are not returned:
+        this call moves them to the archive as dead letters (they count against ``count``).
+
         Raises:
             ValidationError: ``count`` is not positive or ``lock_seconds`` is negative.
             QueueNotFoundError: the queue does not exist.
+            WorkerError: the consumer is suspended (see :meth:`suspend`), or another live
+                process holds its identity.
         """
         count = check_count("count", count)
-        lock = (
-            self._config.lock_seconds
-            if lock_seconds is None
-            else check_seconds("lock_seconds", lock_seconds)
-        )
+        lock = self._lock_seconds(lock_seconds)
+        if self._worker_id is None:
+            await self._register()
+        if self._status is WorkerStatus.SUSPENDED:
+            raise WorkerError(
+                f"Consumer {self._identity()} is suspended; call resume() to dequeue again"
+            )
+        return await self._lease(count, lock)
+
+    def _lock_seconds(self, lock_seconds: float | None) -> float:
+        if lock_seconds is None:
+            return self._config.lock_seconds
+        return check_seconds("lock_seconds", lock_seconds)
+
+    async def _lease(self, count: int, lock: float) -> list[QueueMessage]:
         if self._worker_id is None:
             await self._register()
         rows = await self._fetch(
@@ -63,6 +91,7 @@ class Consumer(Worker):
                 "count": count,
                 "lock_seconds": lock,
                 "worker_id": self._worker_id,
+                "max_read_ct": self._config.max_read_ct,
             },
         )
         return core.decode_messages(rows)
@@ -115,6 +144,240 @@ class Consumer(Worker):
         )
         return bool(rows)
 
+    async def release(self, message_id: int, delay_seconds: float = 0) -> bool:
+        """Give a leased message back (a negative acknowledgement): it becomes visible again
+        now, or after ``delay_seconds``, for any consumer.  Its ``read_ct`` is kept, so
+        repeated failures still end in the dead-letter archive.
+
+        Args:
+            message_id: a message this consumer leased.
+            delay_seconds: how long it stays invisible (0: visible at once).
+
+        Returns:
+            ``True`` if released; ``False`` if it is gone or another consumer holds it.
+
+        Raises:
+            ValidationError: a bad id or a negative delay.
+        """
+        return (await self.release_many([message_id], delay_seconds))[0]
+
+    async def release_many(
+        self, message_ids: Iterable[int], delay_seconds: float = 0
+    ) -> list[bool]:
+        """:meth:`release` for several messages in one statement; one flag per id, in input
+        order."""
+        ids = check_ids(message_ids)
+        delay = check_seconds("delay_seconds", delay_seconds)
+        return await self._release(ids, [delay] * len(ids))
+
+    async def _release(self, ids: list[int], delays: list[float]) -> list[bool]:
+        if not ids:
+            return []
+        if self._worker_id is None:
+            await self._register()
+        rows = await self._fetch(
+            self._sql.release_messages,
+            {
+                "ids": ids,
+                "delays": delays,
+                "queue_id": self._queue_id,
+                "worker_id": self._worker_id,
+            },
+        )
+        done = set(core.decode_ids(rows))
+        return [message_id in done for message_id in ids]
+
+    @contextlib.asynccontextmanager
+    async def keep_leased(
+        self, message_ids: Iterable[int], *, lock_seconds: float | None = None
+    ) -> AsyncIterator[None]:
+        """Keep this consumer's leases on ``message_ids`` alive while the block runs.
+
+        A background task renews them to ``lock_seconds`` from now at every half lease, so a
+        handler may run longer than the lease while a crashed process's messages still come
+        back within one lease.  Messages archived, deleted or released inside the block
+        simply stop being renewed.  Use it as ``async with consumer.keep_leased(ids): ...``.
+
+        Args:
+            message_ids: messages this consumer leased.
+            lock_seconds: lease length to keep (``None``: ``Config.lock_seconds``).
+
+        Raises:
+            ValidationError: bad ids or a lease that is not positive.
+        """
+        ids = check_ids(message_ids)
+        lock = check_seconds(
+            "lock_seconds",
+            self._config.lock_seconds if lock_seconds is None else lock_seconds,
+            positive=True,
+        )
+        if self._worker_id is None:
+            await self._register()
+        task = asyncio.get_running_loop().create_task(self._renew_forever(ids, lock))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _renew_forever(self, ids: list[int], lock: float) -> None:
+        held = ids
+        while held:
+            # Half the lease: one renewal may be late by up to half a lease and still land.
+            await asyncio.sleep(lock / 2)
+            try:
+                rows = await self._fetch(
+                    self._sql.renew_leases,
+                    {
+                        "ids": held,
+                        "lock_seconds": lock,
+                        "queue_id": self._queue_id,
+                        "worker_id": self._worker_id,
+                    },
+                )
+            except Exception as exc:
+                log.warning("pgqrs: renewing leases of %r failed: %s", self, exc)
+                continue
+            renewed = set(core.decode_ids(rows))
+            held = [message_id for message_id in held if message_id in renewed]
+
+    async def _leases_held(self) -> int:
+        rows = await self._fetch(
+            self._sql.count_leases, {"queue_id": self._queue_id, "worker_id": self._worker_id}
+        )
+        return core.decode_int8(rows[0][0])
+
+    async def _release_all(self) -> int:
+        rows = await self._fetch(
+            self._sql.release_leases, {"queue_id": self._queue_id, "worker_id": self._worker_id}
+        )
+        return core.decode_int8(rows[0][0])
+
+    async def consume(
+        self,
+        handler: Handler,
+        *,
+        batch_size: int = 100,
+        lock_seconds: float | None = None,
+        concurrency: int = 1,
+        auto_extend: bool = False,
+        stop: asyncio.Event | None = None,
+        retry_delay: float = 1.0,
+        max_retry_delay: float = 300.0,
+    ) -> int:
+        """Run ``handler`` on every message of the queue until ``stop`` is set or the task is
+        cancelled.
+
+        The loop leases up to ``batch_size`` messages, runs the handler on each (up to
+        ``concurrency`` at a time), archives those whose handler returned and releases those
+        whose handler raised, with a delay of ``retry_delay * 2 ** (read_ct - 1)`` seconds
+        capped at ``max_retry_delay`` (after ``Config.max_read_ct`` deliveries the message is
+        dead-lettered).  The acknowledgements of one batch travel while the next batch is
+        dequeued.  On an empty queue it waits for a NOTIFY from a producer (``Config.listen``
+        and ``Config.notify``) or polls, backing off from 10 ms to ``Config.poll_interval``.
+        While the consumer is suspended it dequeues nothing.
+
+        Stopping is graceful: when ``stop`` is set the current batch finishes and is
+        acknowledged; on cancellation the handlers of the current batch are cancelled, the
+        messages whose handler finished are archived (or released) and the others released,
+        so each message is handled at least once and archived at most once.  To stop on a
+        signal: ``loop.add_signal_handler(signal.SIGTERM, stop.set)``.
+
+        Args:
+            handler: ``async def handler(message) -> None``; raising means "retry later".
+            batch_size: most messages leased at once.
+            lock_seconds: lease length (``None``: ``Config.lock_seconds``).
+            concurrency: handler calls running at once within a batch.
+            auto_extend: keep the batch's leases alive while its handlers run (see
+                :meth:`keep_leased`), for handlers that may outlast the lease.
+            stop: an event that ends the loop after the current batch.
+            retry_delay: base of the exponential retry delay, in seconds.
+            max_retry_delay: cap of the retry delay, in seconds.
+
+        Returns:
+            The number of messages handled successfully (and archived).
+
+        Raises:
+            ValidationError: a bad argument.
+            QueueNotFoundError: the queue does not exist.
+            WorkerError: another live process holds the consumer's identity.
+            PgqrsConnectionError: the database became unreachable (leases lapse, so nothing is
+                lost).
+        """
+        if not callable(handler):
+            raise TypeError("handler must be an async callable")
+        batch_size = check_count("batch_size", batch_size)
+        concurrency = check_count("concurrency", concurrency)
+        lock = self._lock_seconds(lock_seconds)
+        base = check_seconds("retry_delay", retry_delay)
+        cap = check_seconds("max_retry_delay", max_retry_delay)
+        if self._worker_id is None:
+            await self._register()
+        listener = (
+            Listener(self._config, channel_name(self._config.schema, self._queue_id or 0))
+            if self._config.listen
+            else None
+        )
+        handled = 0
+        wait = MIN_POLL_SECONDS
+        settling: asyncio.Future[None] | None = None
+        try:
+            while stop is None or not stop.is_set():
+                if self._status is WorkerStatus.SUSPENDED:
+                    await _wait(None, stop, self._config.poll_interval)
+                    continue
+                if listener is not None:
+                    listener.event.clear()  # before the dequeue: a later NOTIFY wakes us
+                if settling is None:
+                    messages = await self._lease(batch_size, lock)
+                else:
+                    # Acknowledge batch N while batch N+1 is leased (two pool connections).
+                    # shield: a cancellation here must not cut the acknowledgement short.
+                    messages, _ = await asyncio.gather(
+                        self._lease(batch_size, lock), asyncio.shield(settling)
+                    )
+                    settling = None
+                if not messages:
+                    listening = listener is not None and await listener.ensure()
+                    await _wait(listener.event if listening and listener else None, stop, wait)
+                    wait = min(wait * 2, self._config.poll_interval)
+                    continue
+                wait = MIN_POLL_SECONDS
+                done: list[int] = []
+                failed: list[tuple[int, float]] = []
+                try:
+                    keeper = (
+                        self.keep_leased([m.id for m in messages], lock_seconds=lock)
+                        if auto_extend and lock > 0
+                        else contextlib.nullcontext()
+                    )
+                    async with keeper:
+                        await _handle(messages, handler, concurrency, done, failed, base, cap)
+                except BaseException:
+                    # Cancelled mid-batch: acknowledge what finished, release the rest now.
+                    finished = set(done).union(i for i, _ in failed)
+                    failed += [(m.id, 0.0) for m in messages if m.id not in finished]
+                    await asyncio.shield(self._settle(done, failed))
+                    raise
+                handled += len(done)
+                settling = asyncio.ensure_future(self._settle(done, failed))
+        finally:
+            try:
+                if settling is not None:
+                    await asyncio.shield(settling)
+            finally:
+                if listener is not None:
+                    await listener.close()
+        return handled
+
+    async def _settle(self, done: list[int], failed: list[tuple[int, float]]) -> None:
+        """Archive the handled messages and release the failed ones with their delays."""
+        if done:
+            await self.archive_many(done)
+        if failed:
+            await self._release([i for i, _ in failed], [delay for _, delay in failed])
+
     async def _acknowledge(self, query: bytes, message_ids: Iterable[int]) -> list[bool]:
         ids = check_ids(message_ids)
         if not ids:
@@ -126,3 +389,46 @@ class Consumer(Worker):
         )
         done = set(core.decode_ids(rows))
         return [message_id in done for message_id in ids]
+
+
+async def _handle(
+    messages: Sequence[QueueMessage],
+    handler: Handler,
+    concurrency: int,
+    done: list[int],
+    failed: list[tuple[int, float]],
+    base: float,
+    cap: float,
+) -> None:
+    """Run the handler on a batch; ``done`` and ``failed`` grow as handlers finish, so a
+    cancellation knows exactly which messages were handled."""
+    pending = iter(messages)
+
+    async def runner() -> None:
+        for message in pending:
+            try:
+                await handler(message)
+            except Exception:
+                log.exception("pgqrs: handler failed on message %d", message.id)
+                failed.append((message.id, min(cap, base * 2.0 ** min(message.read_ct - 1, 64))))
+            else:
+                done.append(message.id)
+
+    if concurrency == 1:
+        await runner()
+    else:
+        await asyncio.gather(*(runner() for _ in range(min(concurrency, len(messages)))))
+
+
+async def _wait(event: asyncio.Event | None, stop: asyncio.Event | None, seconds: float) -> None:
+    """Sleep up to ``seconds``, less if ``event`` or ``stop`` is set meanwhile."""
+    events = [e for e in (event, stop) if e is not None]
+    if not events:
+        await asyncio.sleep(seconds)
+        return
+    tasks = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(tasks, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()

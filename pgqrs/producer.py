@@ -74,6 +74,7 @@ class Producer(Worker):
                 "payload": data,
                 "delay_seconds": delay,
                 "worker_id": self._worker_id,
+                "channel": self._wakeup_channel(),
             },
         )
         if not rows:
@@ -131,6 +132,7 @@ class Producer(Worker):
                 "delay_seconds": delay,
                 "worker_id": self._worker_id,
                 "queue_id": self._queue_id,
+                "channel": self._wakeup_channel(),
             },
         )
         if not rows:
@@ -145,7 +147,7 @@ class Producer(Worker):
             cur = conn.cursor()
             await cur.execute(
                 self._sql.reserve_ids,
-                {"count": count, "queue_id": self._queue_id},
+                {"count": count, "queue_id": self._queue_id, "channel": self._wakeup_channel()},
                 prepare=self._db.prepare,
                 binary=True,
             )

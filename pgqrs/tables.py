@@ -145,17 +145,29 @@ class Messages(_Table):
 
 
 class Archive(_Table):
-    """The ``pgqrs_archive`` table: messages acknowledged with ``archive``."""
+    """The ``pgqrs_archive`` table: messages acknowledged with ``archive``, and dead letters
+    (messages delivered ``Config.max_read_ct`` times without an acknowledgement).
 
-    async def count(self, *, queue: str | None = None) -> int:
-        """Number of archived messages, optionally of one queue."""
-        return await self._count(self._sql.count_archive, {"queue_id": await self._queue_id(queue)})
+    ``dead_letters=True`` selects only dead letters, ``False`` only normal archives, ``None``
+    (the default) both.
+    """
+
+    async def count(self, *, queue: str | None = None, dead_letters: bool | None = None) -> int:
+        """Number of archived messages, optionally of one queue and/or of one kind."""
+        params = {"queue_id": await self._queue_id(queue), "dead": _kind(dead_letters)}
+        return await self._count(self._sql.count_archive, params)
 
     async def list(
-        self, *, queue: str | None = None, limit: int = DEFAULT_LIMIT, offset: int = 0
+        self,
+        *,
+        queue: str | None = None,
+        dead_letters: bool | None = None,
+        limit: int = DEFAULT_LIMIT,
+        offset: int = 0,
     ) -> list[ArchivedMessage]:
-        """Archived messages ordered by archive id, optionally of one queue."""
-        params = {"queue_id": await self._queue_id(queue)} | _page(limit, offset)
+        """Archived messages ordered by archive id, optionally of one queue and/or kind."""
+        params = {"queue_id": await self._queue_id(queue), "dead": _kind(dead_letters)}
+        params |= _page(limit, offset)
         rows = await self._db.fetch(self._sql.list_archive, params)
         return [ArchivedMessage.from_row(row) for row in rows]
 
@@ -169,3 +181,9 @@ class Archive(_Table):
         if not rows:
             raise MessageNotFoundError(id, table="archive")
         return ArchivedMessage.from_row(rows[0])
+
+
+def _kind(dead_letters: bool | None) -> bool | None:
+    if dead_letters is not None and not isinstance(dead_letters, bool):
+        raise ValidationError(f"dead_letters must be True, False or None, not {dead_letters!r}")
+    return dead_letters

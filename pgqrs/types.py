@@ -20,7 +20,10 @@ __all__ = [
     "QueueInfo",
     "QueueMessage",
     "QueueMetrics",
+    "ReclaimedWorkers",
+    "WorkerHealth",
     "WorkerInfo",
+    "WorkerStats",
     "WorkerStatus",
 ]
 
@@ -71,6 +74,10 @@ class WorkerInfo:
     heartbeat_at: datetime
     shutdown_at: datetime | None
     status: WorkerStatus
+    #: ``socket.gethostname()`` of the process that registered the identity.
+    process_host: str | None = None
+    #: ``os.getpid()`` of that process.
+    process_id: int | None = None
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> WorkerInfo:
@@ -83,7 +90,61 @@ class WorkerInfo:
             _ts(row[5]),
             _opt_ts(row[6]),
             WorkerStatus(row[7]),
+            row[8],
+            _opt_int8(row[9]),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerHealth:
+    """A worker and how alive it looks (``Admin.worker_health``).
+
+    Attributes:
+        worker: the worker row.
+        heartbeat_age: time since its last heartbeat (database clock).
+        is_stale: not stopped, and no heartbeat within ``Config.stale_after``: its process is
+            probably gone.  A stopped worker is never stale.
+        leased_messages: messages it holds with a valid lease.
+    """
+
+    worker: WorkerInfo
+    heartbeat_age: timedelta
+    is_stale: bool
+    leased_messages: int
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> WorkerHealth:
+        return cls(
+            WorkerInfo.from_row(row[:10]),
+            timedelta(seconds=row[10]),
+            bool(row[11]),
+            _int8(row[12]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStats:
+    """Worker counts, of one queue or of all (``Admin.worker_stats``); ``stale`` counts the
+    ready or suspended workers whose heartbeat is older than ``Config.stale_after``."""
+
+    total: int
+    ready: int
+    suspended: int
+    stopped: int
+    stale: int
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> WorkerStats:
+        return cls(*(_int8(value) for value in row[:5]))
+
+
+@dataclass(frozen=True, slots=True)
+class ReclaimedWorkers:
+    """What ``Admin.reclaim_stale_workers`` did: the stale workers it marked stopped and how
+    many of their leased messages it made visible again."""
+
+    worker_ids: list[int]
+    released_messages: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +152,9 @@ class ArchivedMessage:
     """A message moved to the archive by ``Consumer.archive``.
 
     ``id`` is the archive row's own id; ``original_msg_id`` is the id the message had in the queue.
+    A message moved here by dequeue after ``Config.max_read_ct`` deliveries without an
+    acknowledgement is a dead letter: ``dead_lettered_at`` and ``dead_letter_reason`` are set
+    (both ``None`` otherwise), and ``Admin.replay`` can put it back on its queue.
     """
 
     id: int
@@ -104,6 +168,12 @@ class ArchivedMessage:
     producer_worker_id: int | None
     consumer_worker_id: int | None
     archived_at: datetime
+    dead_lettered_at: datetime | None = None
+    dead_letter_reason: str | None = None
+
+    @property
+    def is_dead_letter(self) -> bool:
+        return self.dead_lettered_at is not None
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> ArchivedMessage:
@@ -119,6 +189,8 @@ class ArchivedMessage:
             _opt_int8(row[8]),
             _opt_int8(row[9]),
             _ts(row[10]),
+            _opt_ts(row[11]),
+            row[12],
         )
 
 
@@ -129,9 +201,12 @@ class QueueMetrics:
     Attributes:
         total_messages: messages in the queue table (pending + in flight + delayed).
         pending_messages: visible now: would be returned by a dequeue.
-        in_flight_messages: delivered and still leased.
-        delayed_messages: never delivered and not visible yet (``enqueue_delayed``).
-        archived_messages: messages archived from this queue.
+        in_flight_messages: leased by a consumer, lease still valid.
+        delayed_messages: not visible yet and not leased: enqueued with a delay
+            (``enqueue_delayed``), or released with a retry delay (``Consumer.release``).
+        archived_messages: messages acknowledged with ``archive`` (dead letters excluded).
+        dead_lettered_messages: messages moved to the archive after ``Config.max_read_ct``
+            deliveries; ``archived + dead_lettered`` is the queue's ``Archive.count``.
         oldest_pending_age: how long the oldest pending message has waited since it was
             enqueued, or ``None`` when nothing is pending.
         newest_message_at: ``enqueued_at`` of the newest message in the queue, or ``None``.
@@ -147,6 +222,7 @@ class QueueMetrics:
     archived_messages: int
     oldest_pending_age: timedelta | None
     newest_message_at: datetime | None
+    dead_lettered_messages: int = 0
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> QueueMetrics:
@@ -163,4 +239,5 @@ class QueueMetrics:
             _int8(row[7]),
             None if oldest is None else measured_at - oldest,
             _opt_ts(row[9]),
+            _int8(row[10]),
         )

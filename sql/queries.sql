@@ -60,46 +60,101 @@ SELECT (SELECT count(*) FROM purged),
        EXISTS (SELECT 1 FROM {schema}.pgqrs_queues WHERE queue_name = %(queue_name)s);
 
 -- name: queue_metrics
--- pending: visible now; in flight: delivered and leased; delayed: never delivered, not yet
--- visible.  One lateral aggregate per queue walks that queue's index range once.
+-- pending: visible now; in flight: leased by a consumer, lease valid; delayed: not visible yet
+-- and not leased (enqueue_delayed, or released with a retry delay).  The three partition the
+-- queue table.  archived excludes dead letters, which are counted apart.  One lateral
+-- aggregate per queue walks that queue's index range once.
 SELECT q.id, q.queue_name, now(),
        m.total, m.pending, m.in_flight, m.delayed,
-       (SELECT count(*) FROM {schema}.pgqrs_archive a WHERE a.queue_id = q.id),
-       m.oldest_pending, m.newest
+       a.archived, m.oldest_pending, m.newest, a.dead_lettered
 FROM {schema}.pgqrs_queues q
 CROSS JOIN LATERAL (
     SELECT count(*) AS total,
            count(*) FILTER (WHERE vt <= now()) AS pending,
-           count(*) FILTER (WHERE vt > now() AND read_ct > 0) AS in_flight,
-           count(*) FILTER (WHERE vt > now() AND read_ct = 0) AS delayed,
+           count(*) FILTER (WHERE vt > now() AND consumer_worker_id IS NOT NULL) AS in_flight,
+           count(*) FILTER (WHERE vt > now() AND consumer_worker_id IS NULL) AS delayed,
            min(enqueued_at) FILTER (WHERE vt <= now()) AS oldest_pending,
            max(enqueued_at) AS newest
     FROM {schema}.pgqrs_messages WHERE queue_id = q.id
 ) m
+CROSS JOIN LATERAL (
+    SELECT count(*) FILTER (WHERE dead_lettered_at IS NULL) AS archived,
+           count(*) FILTER (WHERE dead_lettered_at IS NOT NULL) AS dead_lettered
+    FROM {schema}.pgqrs_archive WHERE queue_id = q.id
+) a
 WHERE %(queue_name)s::text IS NULL OR q.queue_name = %(queue_name)s::text
 ORDER BY q.id;
 
 -- name: register_worker
--- Re-opening an identity takes its row over: same id, fresh state, possibly another queue.
-INSERT INTO {schema}.pgqrs_workers AS w (hostname, port, queue_id)
-SELECT %(hostname)s, %(port)s, q.id FROM {schema}.pgqrs_queues q
-WHERE q.queue_name = %(queue_name)s
-ON CONFLICT (hostname, port) DO UPDATE
-SET queue_id = EXCLUDED.queue_id, status = 'ready', started_at = now(), heartbeat_at = now(),
-    shutdown_at = NULL
-RETURNING w.id, w.queue_id;
+-- A new identity: one statement.  No row back means the queue is missing or the identity
+-- exists; then lock_worker decides (in a transaction) whether it may be taken over.
+INSERT INTO {schema}.pgqrs_workers (hostname, port, queue_id, process_host, process_id)
+SELECT %(hostname)s, %(port)s, q.id, %(process_host)s, %(process_id)s
+FROM {schema}.pgqrs_queues q WHERE q.queue_name = %(queue_name)s
+ON CONFLICT (hostname, port) DO NOTHING
+RETURNING id, queue_id, started_at;
+
+-- name: lock_worker
+-- FOR UPDATE: of two processes racing for one identity, the second waits here and then sees
+-- the first one's fresh heartbeat, so only one of them wins.
+SELECT w.id, w.status::text,
+       w.heartbeat_at < now() - make_interval(secs => %(stale_after)s::float8),
+       w.process_host, w.process_id::int8,
+       extract(epoch FROM now() - w.heartbeat_at)::float8,
+       (SELECT q.id FROM {schema}.pgqrs_queues q WHERE q.queue_name = %(queue_name)s)
+FROM {schema}.pgqrs_workers w
+WHERE w.hostname = %(hostname)s AND w.port = %(port)s
+FOR UPDATE OF w;
+
+-- name: take_over_worker
+-- Same id, fresh state, possibly another queue.  started_at identifies this registration:
+-- statements that act on the worker row match it, so an owner that lost the identity cannot
+-- stop or heartbeat the new one's row.
+UPDATE {schema}.pgqrs_workers
+SET queue_id = %(queue_id)s, status = 'ready', started_at = clock_timestamp(),
+    heartbeat_at = now(), shutdown_at = NULL, process_host = %(process_host)s,
+    process_id = %(process_id)s
+WHERE id = %(worker_id)s
+RETURNING id, queue_id, started_at;
 
 -- name: stop_worker
 UPDATE {schema}.pgqrs_workers SET status = 'stopped', shutdown_at = now()
-WHERE id = %(worker_id)s
+WHERE id = %(worker_id)s AND started_at = %(started_at)s
 RETURNING id;
 
+-- name: heartbeat
+-- Returns the status, so an operator's suspend reaches the worker within one interval.
+UPDATE {schema}.pgqrs_workers SET heartbeat_at = now()
+WHERE id = %(worker_id)s AND started_at = %(started_at)s
+RETURNING status::text;
+
+-- name: set_worker_status
+-- A worker suspends or resumes itself; a stopped row (reclaimed by an operator) stays stopped.
+UPDATE {schema}.pgqrs_workers
+SET status = CASE WHEN status = 'stopped' THEN status
+                  ELSE %(status)s::text::{schema}.worker_status END,
+    heartbeat_at = now()
+WHERE id = %(worker_id)s AND started_at = %(started_at)s
+RETURNING status::text;
+
+-- name: admin_set_worker_status
+WITH w AS (
+    SELECT id, status FROM {schema}.pgqrs_workers WHERE id = %(worker_id)s FOR UPDATE
+), changed AS (
+    UPDATE {schema}.pgqrs_workers u SET status = %(status)s::text::{schema}.worker_status
+    FROM w WHERE u.id = w.id AND w.status <> 'stopped'
+    RETURNING u.id
+)
+SELECT w.status::text, EXISTS (SELECT 1 FROM changed) FROM w;
+
 -- name: get_worker
-SELECT id, hostname, port::int8, queue_id, started_at, heartbeat_at, shutdown_at, status::text
+SELECT id, hostname, port::int8, queue_id, started_at, heartbeat_at, shutdown_at, status::text,
+       process_host, process_id::int8
 FROM {schema}.pgqrs_workers WHERE id = %(id)s;
 
 -- name: list_workers
-SELECT id, hostname, port::int8, queue_id, started_at, heartbeat_at, shutdown_at, status::text
+SELECT id, hostname, port::int8, queue_id, started_at, heartbeat_at, shutdown_at, status::text,
+       process_host, process_id::int8
 FROM {schema}.pgqrs_workers
 WHERE (%(queue_id)s::int8 IS NULL OR queue_id = %(queue_id)s::int8)
   AND (%(status)s::text IS NULL OR status::text = %(status)s::text)
@@ -110,6 +165,70 @@ SELECT count(*) FROM {schema}.pgqrs_workers
 WHERE (%(queue_id)s::int8 IS NULL OR queue_id = %(queue_id)s::int8)
   AND (%(status)s::text IS NULL OR status::text = %(status)s::text);
 
+-- name: worker_health
+-- Stale: not stopped and no heartbeat within stale_after.  Leases are counted on the worker's
+-- queue through its (queue_id, vt) index range of valid leases.
+SELECT w.id, w.hostname, w.port::int8, w.queue_id, w.started_at, w.heartbeat_at, w.shutdown_at,
+       w.status::text, w.process_host, w.process_id::int8,
+       extract(epoch FROM now() - w.heartbeat_at)::float8,
+       w.status <> 'stopped'
+           AND w.heartbeat_at < now() - make_interval(secs => %(stale_after)s::float8),
+       (SELECT count(*) FROM {schema}.pgqrs_messages m
+        WHERE m.queue_id = w.queue_id AND m.vt > now() AND m.consumer_worker_id = w.id)
+FROM {schema}.pgqrs_workers w
+WHERE %(queue_id)s::int8 IS NULL OR w.queue_id = %(queue_id)s::int8
+ORDER BY w.id;
+
+-- name: worker_stats
+SELECT count(*),
+       count(*) FILTER (WHERE status = 'ready'),
+       count(*) FILTER (WHERE status = 'suspended'),
+       count(*) FILTER (WHERE status = 'stopped'),
+       count(*) FILTER (WHERE status <> 'stopped' AND heartbeat_at
+                        < now() - make_interval(secs => %(stale_after)s::float8))
+FROM {schema}.pgqrs_workers
+WHERE %(queue_id)s::int8 IS NULL OR queue_id = %(queue_id)s::int8;
+
+-- name: release_worker_messages
+-- Valid leases only (vt > now()): lapsed ones are visible already.  Walks the worker's queue's
+-- index range of future vts, not the whole table.
+WITH w AS (
+    SELECT id, queue_id FROM {schema}.pgqrs_workers WHERE id = %(worker_id)s
+), released AS (
+    UPDATE {schema}.pgqrs_messages m SET vt = now(), consumer_worker_id = NULL
+    FROM w WHERE m.queue_id = w.queue_id AND m.vt > now() AND m.consumer_worker_id = w.id
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM released), EXISTS (SELECT 1 FROM w);
+
+-- name: reclaim_stale_workers
+WITH q AS (
+    SELECT id FROM {schema}.pgqrs_queues WHERE queue_name = %(queue_name)s
+), stale AS (
+    UPDATE {schema}.pgqrs_workers w SET status = 'stopped', shutdown_at = now()
+    FROM q
+    WHERE w.queue_id = q.id AND w.status <> 'stopped'
+      AND w.heartbeat_at < now() - make_interval(secs => %(stale_after)s::float8)
+    RETURNING w.id
+), released AS (
+    UPDATE {schema}.pgqrs_messages m SET vt = now(), consumer_worker_id = NULL
+    FROM q
+    WHERE m.queue_id = q.id AND m.vt > now() AND m.consumer_worker_id IN (SELECT id FROM stale)
+    RETURNING 1
+)
+SELECT coalesce((SELECT array_agg(id ORDER BY id) FROM stale), '{{}}'::int8[]),
+       (SELECT count(*) FROM released),
+       EXISTS (SELECT 1 FROM q);
+
+-- name: purge_stopped_workers
+WITH purged AS (
+    DELETE FROM {schema}.pgqrs_workers
+    WHERE status = 'stopped'
+      AND shutdown_at < now() - make_interval(secs => %(older_than)s::float8)
+    RETURNING 1
+)
+SELECT count(*) FROM purged;
+
 -- name: enqueue
 -- No queue row, no message.  No row lock either (it would cost a heap write per message):
 -- delete_queue's SHARE lock on the messages table settles the race with a concurrent delete.
@@ -117,6 +236,9 @@ INSERT INTO {schema}.pgqrs_messages (queue_id, payload, vt, producer_worker_id)
 SELECT q.id, %(payload)s, now() + make_interval(secs => %(delay_seconds)s::float8),
        %(worker_id)s
 FROM {schema}.pgqrs_queues q WHERE q.id = %(queue_id)s
+  -- Wakes listening consume loops (Config.notify; NULL channel: no NOTIFY).  An uncorrelated
+  -- subquery is an InitPlan: one NOTIFY per statement, sent at commit.
+  AND (%(channel)s::text IS NULL OR (SELECT pg_notify(%(channel)s::text, '') IS NULL) IS NOT NULL)
 RETURNING id;
 
 -- name: enqueue_rows
@@ -129,6 +251,7 @@ SELECT nextval({messages_seq}::regclass), q.id, p.payload,
 FROM unnest(%(payloads)b::jsonb[]) WITH ORDINALITY AS p(payload, ord)
 CROSS JOIN {schema}.pgqrs_queues q
 WHERE q.id = %(queue_id)s
+  AND (%(channel)s::text IS NULL OR (SELECT pg_notify(%(channel)s::text, '') IS NULL) IS NOT NULL)
 ORDER BY p.ord
 RETURNING id;
 
@@ -138,6 +261,8 @@ RETURNING id;
 SELECT now(), array(SELECT nextval({messages_seq}::regclass)
                     FROM generate_series(1, %(count)s::int8))
 FROM {schema}.pgqrs_queues q WHERE q.id = %(queue_id)s
+  -- The NOTIFY waits for the COPY's commit, so listeners never wake before the rows exist.
+  AND (%(channel)s::text IS NULL OR (SELECT pg_notify(%(channel)s::text, '') IS NULL) IS NOT NULL)
 FOR KEY SHARE;
 
 -- name: copy_messages
@@ -147,19 +272,34 @@ FROM STDIN (FORMAT BINARY);
 
 -- name: dequeue
 -- SKIP LOCKED lets concurrent consumers claim disjoint rows without waiting on each other.
+-- One index scan picks the visible rows; those already delivered max_read_ct times are moved
+-- to the archive as dead letters instead of being leased (SPEC §2), so they count against
+-- `count`: a dequeue may return fewer messages than are visible.
 WITH picked AS (
-    SELECT id FROM {schema}.pgqrs_messages
+    SELECT id, read_ct FROM {schema}.pgqrs_messages
     WHERE queue_id = %(queue_id)s AND vt <= now()
     ORDER BY vt
     LIMIT %(count)s
     FOR UPDATE SKIP LOCKED
+), dead AS (
+    DELETE FROM {schema}.pgqrs_messages m
+    USING picked WHERE m.id = picked.id AND picked.read_ct >= %(max_read_ct)s
+    RETURNING m.id, m.queue_id, m.payload, m.vt, m.enqueued_at, m.read_ct, m.dequeued_at,
+              m.producer_worker_id, m.consumer_worker_id
+), buried AS (
+    INSERT INTO {schema}.pgqrs_archive (original_msg_id, queue_id, payload, vt, enqueued_at,
+                                        read_ct, dequeued_at, producer_worker_id,
+                                        consumer_worker_id, dead_lettered_at,
+                                        dead_letter_reason)
+    SELECT d.*, now(), 'delivered ' || d.read_ct || ' times without acknowledgement'
+    FROM dead d
 ), leased AS (
     UPDATE {schema}.pgqrs_messages m
     SET vt = now() + make_interval(secs => %(lock_seconds)s::float8),
         read_ct = m.read_ct + 1,
         dequeued_at = now(),
         consumer_worker_id = %(worker_id)s
-    FROM picked WHERE m.id = picked.id
+    FROM picked WHERE m.id = picked.id AND picked.read_ct < %(max_read_ct)s
     RETURNING m.id, m.queue_id, m.payload, m.enqueued_at, m.vt, m.read_ct, m.dequeued_at,
               m.producer_worker_id, m.consumer_worker_id
 )
@@ -186,6 +326,36 @@ WHERE id = ANY(%(ids)s::int8[]) AND queue_id = %(queue_id)s
   AND (consumer_worker_id IS NULL OR consumer_worker_id = %(worker_id)s OR vt <= now())
 RETURNING id;
 
+-- name: release_messages
+-- A negative acknowledgement: visible again after each message's delay, read_ct kept.  Only
+-- the lease holder may release (a lapsed, untouched lease still counts as held).
+UPDATE {schema}.pgqrs_messages m
+SET vt = now() + make_interval(secs => r.delay), consumer_worker_id = NULL
+FROM unnest(%(ids)s::int8[], %(delays)s::float8[]) AS r(id, delay)
+WHERE m.id = ANY(%(ids)s::int8[]) AND m.id = r.id  -- ANY: the planner walks the primary key
+  AND m.queue_id = %(queue_id)s AND m.consumer_worker_id = %(worker_id)s
+RETURNING m.id;
+
+-- name: renew_leases
+-- Keeps leases alive while a handler runs: the deadline becomes now + lock, whatever it was.
+UPDATE {schema}.pgqrs_messages
+SET vt = now() + make_interval(secs => %(lock_seconds)s::float8)
+WHERE id = ANY(%(ids)s::int8[]) AND queue_id = %(queue_id)s
+  AND consumer_worker_id = %(worker_id)s
+RETURNING id;
+
+-- name: count_leases
+SELECT count(*) FROM {schema}.pgqrs_messages
+WHERE queue_id = %(queue_id)s AND vt > now() AND consumer_worker_id = %(worker_id)s;
+
+-- name: release_leases
+WITH released AS (
+    UPDATE {schema}.pgqrs_messages SET vt = now(), consumer_worker_id = NULL
+    WHERE queue_id = %(queue_id)s AND vt > now() AND consumer_worker_id = %(worker_id)s
+    RETURNING 1
+)
+SELECT count(*) FROM released;
+
 -- name: extend_visibility
 -- Extends from the current deadline (or from now, if the lease already lapsed).
 UPDATE {schema}.pgqrs_messages
@@ -211,19 +381,38 @@ WHERE %(queue_id)s::int8 IS NULL OR queue_id = %(queue_id)s::int8;
 
 -- name: get_archived
 SELECT id, original_msg_id, queue_id, payload, enqueued_at, vt, read_ct::int8, dequeued_at,
-       producer_worker_id, consumer_worker_id, archived_at
+       producer_worker_id, consumer_worker_id, archived_at, dead_lettered_at, dead_letter_reason
 FROM {schema}.pgqrs_archive WHERE id = %(id)s;
 
 -- name: list_archive
 SELECT id, original_msg_id, queue_id, payload, enqueued_at, vt, read_ct::int8, dequeued_at,
-       producer_worker_id, consumer_worker_id, archived_at
+       producer_worker_id, consumer_worker_id, archived_at, dead_lettered_at, dead_letter_reason
 FROM {schema}.pgqrs_archive
-WHERE %(queue_id)s::int8 IS NULL OR queue_id = %(queue_id)s::int8
+WHERE (%(queue_id)s::int8 IS NULL OR queue_id = %(queue_id)s::int8)
+  AND (%(dead)s::bool IS NULL OR (dead_lettered_at IS NOT NULL) = %(dead)s::bool)
 ORDER BY id LIMIT %(limit)s OFFSET %(offset)s;
 
 -- name: count_archive
 SELECT count(*) FROM {schema}.pgqrs_archive
-WHERE %(queue_id)s::int8 IS NULL OR queue_id = %(queue_id)s::int8;
+WHERE (%(queue_id)s::int8 IS NULL OR queue_id = %(queue_id)s::int8)
+  AND (%(dead)s::bool IS NULL OR (dead_lettered_at IS NOT NULL) = %(dead)s::bool);
+
+-- name: replay_dead_letters
+-- Dead letters back on their queue as fresh messages: new ids, read_ct 0, visible now.  The
+-- CTE that draws the ids is read twice, so it is materialised and nextval runs once per row.
+WITH moved AS (
+    DELETE FROM {schema}.pgqrs_archive
+    WHERE id = ANY(%(ids)s::int8[]) AND dead_lettered_at IS NOT NULL
+    RETURNING id, queue_id, payload
+), numbered AS (
+    SELECT id AS archive_id, nextval({messages_seq}::regclass) AS new_id, queue_id, payload
+    FROM moved
+), inserted AS (
+    INSERT INTO {schema}.pgqrs_messages (id, queue_id, payload)
+    SELECT new_id, queue_id, payload FROM numbered
+    RETURNING id
+)
+SELECT archive_id, new_id FROM numbered;
 
 -- name: install_lock
 -- Serialises concurrent installs and uninstalls (transaction-scoped).

@@ -33,6 +33,11 @@ CREATE TABLE IF NOT EXISTS {schema}.pgqrs_workers (
     heartbeat_at timestamptz NOT NULL DEFAULT now(),
     shutdown_at timestamptz,
     status {schema}.worker_status NOT NULL DEFAULT 'ready',
+    -- The process that owns the identity (socket.gethostname(), os.getpid()): registration may
+    -- take over a row whose owner is this process or a dead one on this host, without waiting
+    -- for its heartbeat to go stale.
+    process_host text,
+    process_id integer,
     UNIQUE (hostname, port)
 );
 
@@ -71,11 +76,19 @@ CREATE TABLE IF NOT EXISTS {schema}.pgqrs_archive (
     dequeued_at timestamptz,
     producer_worker_id bigint,
     consumer_worker_id bigint,
-    archived_at timestamptz NOT NULL DEFAULT now()
+    archived_at timestamptz NOT NULL DEFAULT now(),
+    -- Set when dequeue moved the message here after max_read_ct deliveries without an
+    -- acknowledgement; NULL for messages archived by a consumer.
+    dead_lettered_at timestamptz,
+    dead_letter_reason text
 );
 
 -- Per-queue listings and counts, newest first; also serves the cascade from pgqrs_queues.
 CREATE INDEX IF NOT EXISTS pgqrs_archive_queue_archived_idx
     ON {schema}.pgqrs_archive (queue_id, archived_at);
+
+-- Dead-letter listings and counts.  Partial: normal archiving (the hot path) never touches it.
+CREATE INDEX IF NOT EXISTS pgqrs_archive_dead_letters_idx
+    ON {schema}.pgqrs_archive (queue_id, id) WHERE dead_lettered_at IS NOT NULL;
 
 INSERT INTO {schema}.pgqrs_schema_version (version) VALUES (1) ON CONFLICT DO NOTHING;

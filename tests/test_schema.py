@@ -43,7 +43,7 @@ def scans(node: dict[str, Any]) -> list[tuple[str, str | None]]:
     [
         (
             "dequeue",
-            {"queue_id": 1, "count": 10, "lock_seconds": 30.0, "worker_id": 1},
+            {"queue_id": 1, "count": 10, "lock_seconds": 30.0, "worker_id": 1, "max_read_ct": 5},
             "pgqrs_messages_queue_vt_idx",
         ),
         ("archive_messages", {"ids": [1, 2], "queue_id": 1, "worker_id": 1}, "pgqrs_messages_pkey"),
@@ -55,7 +55,20 @@ def scans(node: dict[str, Any]) -> list[tuple[str, str | None]]:
         ),
         ("delete_queue_messages", {"queue_id": 1}, "pgqrs_messages_queue_vt_idx"),
         ("count_messages", {"queue_id": 1}, "pgqrs_messages_queue_vt_idx"),
-        ("count_archive", {"queue_id": 1}, "pgqrs_archive_queue_archived_idx"),
+        ("count_archive", {"queue_id": 1, "dead": None}, "pgqrs_archive_queue_archived_idx"),
+        ("count_archive", {"queue_id": 1, "dead": True}, "pgqrs_archive_dead_letters_idx"),
+        (
+            "release_messages",
+            {"ids": [1, 2], "delays": [0.0, 1.0], "queue_id": 1, "worker_id": 1},
+            "pgqrs_messages_pkey",
+        ),
+        (
+            "renew_leases",
+            {"ids": [1, 2], "lock_seconds": 5.0, "queue_id": 1, "worker_id": 1},
+            "pgqrs_messages_pkey",
+        ),
+        ("count_leases", {"queue_id": 1, "worker_id": 1}, "pgqrs_messages_queue_vt_idx"),
+        ("release_worker_messages", {"worker_id": 1}, "pgqrs_messages_queue_vt_idx"),
     ],
 )
 def test_hot_queries_use_their_index(

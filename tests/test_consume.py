@@ -1,0 +1,237 @@
+"""The consume loop: exactly-once archiving across concurrent loops, graceful stop and
+cancellation, retries, NOTIFY wake-ups, and a consumer process killed mid-batch."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import textwrap
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from pgqrs import Config, QueueMessage
+
+from conftest import Clients
+
+
+def archive_ids(dsn: str, schema: str) -> Counter[int]:
+    """How many archive rows each original message id has."""
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            sql.SQL("SELECT original_msg_id FROM {}").format(
+                sql.Identifier(schema, "pgqrs_archive")
+            )
+        ).fetchall()
+    return Counter(row[0] for row in rows)
+
+
+async def drain(clients: Clients, queue: str, expected: int) -> None:
+    """Consume with a fresh consumer until ``expected`` messages are archived in total."""
+    consumer = clients.consumer(queue, config=Config(poll_interval=0.05))
+    admin = clients.admin()
+    stop = asyncio.Event()
+
+    async def handler(message: QueueMessage) -> None:
+        pass
+
+    async def watch() -> None:
+        # The database is the thing watched: there is no event to wait on.
+        while await admin.get_archive().count(queue=queue) < expected:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        stop.set()
+
+    await asyncio.wait_for(asyncio.gather(consumer.consume(handler, stop=stop), watch()), 10)
+
+
+async def test_four_loops_archive_ten_thousand_messages_exactly_once(
+    clients: Clients, queue_factory: Callable[..., Any]
+) -> None:
+    queue = await queue_factory()
+    total = 10_000
+    ids = await clients.producer(queue).enqueue_batch([{"n": n} for n in range(total)])
+    seen: Counter[int] = Counter()
+    stop = asyncio.Event()
+
+    async def handler(message: QueueMessage) -> None:
+        seen[message.id] += 1
+        if len(seen) == total:
+            stop.set()
+
+    consumers = [clients.consumer(queue) for _ in range(4)]
+    handled = await asyncio.wait_for(
+        asyncio.gather(*(c.consume(handler, stop=stop, concurrency=4) for c in consumers)), 30
+    )
+    assert sum(handled) == total
+    assert all(n > 0 for n in handled)  # all four loops took part
+    assert set(seen) == set(ids)
+    assert max(seen.values()) == 1
+    archived = archive_ids(clients.dsn, clients.schema)
+    assert set(archived) == set(ids)
+    assert max(archived.values()) == 1
+    assert await clients.admin().get_messages().count(queue=queue) == 0
+
+
+async def test_cancelled_loop_loses_nothing(
+    clients: Clients, queue_factory: Callable[..., Any]
+) -> None:
+    queue = await queue_factory()
+    total = 2_000
+    ids = await clients.producer(queue).enqueue_batch(list(range(total)))
+    consumer = clients.consumer(queue)
+    started = asyncio.Event()
+
+    async def handler(message: QueueMessage) -> None:
+        started.set()
+        await asyncio.sleep(0.001)
+
+    task = asyncio.create_task(consumer.consume(handler, batch_size=50, lock_seconds=1))
+    await started.wait()
+    await asyncio.sleep(0.3)
+    task.cancel()
+    await asyncio.wait([task])
+    assert task.cancelled()
+    archived = archive_ids(clients.dsn, clients.schema)
+    assert 0 < len(archived) < total
+    assert max(archived.values()) == 1
+    # The rest is visible again (released) or will be once its lease lapses (1 s).
+    await drain(clients, queue, total)
+    archived = archive_ids(clients.dsn, clients.schema)
+    assert set(archived) == set(ids)
+    assert max(archived.values()) == 1
+
+
+async def test_stop_event_finishes_the_batch(
+    clients: Clients, queue_factory: Callable[..., Any]
+) -> None:
+    queue = await queue_factory()
+    await clients.producer(queue).enqueue_batch(list(range(30)))
+    consumer = clients.consumer(queue)
+    stop = asyncio.Event()
+    seen: list[int] = []
+
+    async def handler(message: QueueMessage) -> None:
+        seen.append(message.id)
+        stop.set()  # asked to stop during the first message of the first batch
+
+    assert await consumer.consume(handler, batch_size=10, stop=stop) == 10
+    metrics = await clients.admin().queue_metrics(queue)
+    assert (metrics.archived_messages, metrics.pending_messages) == (10, 20)
+    assert metrics.in_flight_messages == 0
+
+
+async def test_failed_message_is_retried_after_backoff(
+    clients: Clients, queue_factory: Callable[..., Any]
+) -> None:
+    queue = await queue_factory()
+    await clients.producer(queue).enqueue("flaky")
+    consumer = clients.consumer(queue, config=Config(poll_interval=0.02))
+    attempts: list[tuple[int, float]] = []
+    stop = asyncio.Event()
+
+    async def handler(message: QueueMessage) -> None:
+        attempts.append((message.read_ct, time.monotonic()))
+        if message.read_ct == 1:
+            raise ValueError("transient")
+        stop.set()
+
+    assert await asyncio.wait_for(consumer.consume(handler, stop=stop, retry_delay=0.3), 5) == 1
+    [(first, t1), (second, t2)] = attempts
+    assert (first, second) == (1, 2)
+    assert t2 - t1 >= 0.25
+    [archived] = await clients.admin().get_archive().list(queue=queue)
+    assert archived.read_ct == 2
+
+
+async def wake_up_latency(clients: Clients, queue: str, config: Config) -> float:
+    consumer = clients.consumer(queue, config=config)
+    producer = clients.producer(queue, config=config)
+    await producer.enqueue("warm up")
+    received: asyncio.Queue[float] = asyncio.Queue()
+
+    async def handler(message: QueueMessage) -> None:
+        received.put_nowait(time.monotonic())
+
+    loop = asyncio.create_task(consumer.consume(handler))
+    try:
+        await asyncio.wait_for(received.get(), 5)
+        await asyncio.sleep(0.5)  # idle: the loop now waits (or polls at its longest interval)
+        sent = time.monotonic()
+        await producer.enqueue("wake up")
+        return await asyncio.wait_for(received.get(), 10) - sent
+    finally:
+        loop.cancel()
+        await asyncio.wait([loop])
+
+
+async def test_notify_wakes_an_idle_loop(
+    clients: Clients, queue_factory: Callable[..., Any]
+) -> None:
+    # Polling alone would take up to 5 s here.
+    latency = await wake_up_latency(
+        clients, await queue_factory(), Config(notify=True, listen=True, poll_interval=5)
+    )
+    assert latency < 1.0
+
+
+async def test_loop_polls_without_listen(
+    clients: Clients, queue_factory: Callable[..., Any]
+) -> None:
+    latency = await wake_up_latency(
+        clients, await queue_factory(), Config(listen=False, poll_interval=0.1)
+    )
+    assert latency < 1.0
+
+
+KILLED = """
+import asyncio, sys
+from pgqrs import Config, Consumer
+
+async def main(dsn, schema, queue):
+    consumer = Consumer(dsn, queue, "victim", 7100, schema=schema)
+
+    async def handler(message):
+        print(message.id, flush=True)
+        await asyncio.sleep(0.01)
+
+    await consumer.consume(handler, batch_size=50, lock_seconds=1)
+
+asyncio.run(main(*sys.argv[1:]))
+"""
+
+
+async def test_consumer_killed_mid_batch_loses_nothing(
+    clients: Clients, queue_factory: Callable[..., Any]
+) -> None:
+    queue = await queue_factory()
+    total = 300
+    ids = await clients.producer(queue).enqueue_batch(list(range(total)))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        textwrap.dedent(KILLED),
+        clients.dsn,
+        clients.schema,
+        queue,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    try:
+        for _ in range(75):  # into the second batch
+            await asyncio.wait_for(proc.stdout.readline(), 20)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        await proc.wait()
+    metrics = await clients.admin().queue_metrics(queue)
+    assert metrics.in_flight_messages > 0  # the killed process's leases
+    await drain(clients, queue, total)
+    archived = archive_ids(clients.dsn, clients.schema)
+    assert set(archived) == set(ids)
+    assert max(archived.values()) == 1
+    assert await clients.admin().get_messages().count(queue=queue) == 0
