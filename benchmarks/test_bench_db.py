@@ -55,6 +55,13 @@ def test_dequeue_archive_concurrent(measure: Measure, dsn: str, side: str) -> No
     measure(scenario, side, rounds=ROUNDS)
 
 
+@SIDES
+def test_consume(measure: Measure, dsn: str, side: str) -> None:
+    """The consume loop at batch 100 (acks overlapped with the next dequeue) vs the raw
+    sequential dequeue + archive loop (SPEC §6: at least 100%)."""
+    measure(bench.consume_scenario(dsn, 100, SIZES.consume_messages), side, rounds=ROUNDS)
+
+
 @pytest.mark.parametrize(
     "depth",
     [

@@ -868,6 +868,8 @@ class Sizes:
     drain_messages: tuple[tuple[int, int], ...] = ((1, 500), (10, 3_000), (100, 10_000))
     concurrent_consumers: int = 4
     concurrent_messages: int = 10_000
+    #: Messages ``Consumer.consume`` handles per run (batch 100, against the raw loop at 100).
+    consume_messages: int = 10_000
     depth_deep: int = 100_000
     depth_messages: int = 1_000
     core_rows: int = 1_000
@@ -883,6 +885,7 @@ QUICK_SIZES = Sizes(
     single_messages=200,
     drain_messages=((1, 200), (10, 500), (100, 2_000)),
     concurrent_messages=2_000,
+    consume_messages=2_000,
     depth_deep=10_000,
     depth_messages=500,
     core_seconds=0.01,
@@ -896,6 +899,7 @@ def standard_scenarios(dsn: str, sizes: Sizes) -> list[Scenario]:
         enqueue_scenario(dsn, sizes.single_messages),
         *(drain_scenario(dsn, b, n) for b, n in sizes.drain_messages),
         drain_scenario(dsn, 100, sizes.concurrent_messages, sizes.concurrent_consumers),
+        consume_scenario(dsn, 100, sizes.consume_messages),
         depth_scenario(dsn, sizes.depth_deep, sizes.depth_messages),
         core_encode_scenario(sizes.core_rows, sizes.core_seconds),
         core_decode_scenario(sizes.core_rows, sizes.core_seconds),
