@@ -233,3 +233,37 @@ async def test_live_process_refused_then_taken_over_after_sigkill(
         assert await again.dequeue() == []
         info = await clients.admin().get_workers().get(again.worker_id or 0)
         assert (info.status, info.process_id) == (WorkerStatus.READY, os.getpid())
+
+
+RACER = """
+import asyncio, sys
+from pgqrs import Consumer, WorkerError
+
+async def main(dsn, schema, queue):
+    consumer = Consumer(dsn, queue, "race-host", 6100, schema=schema)
+    try:
+        await consumer.dequeue()
+        print("won", flush=True)
+    except WorkerError:
+        print("refused", flush=True)
+    await asyncio.sleep(60)  # stay alive: the loser must see a live owner
+
+asyncio.run(main(*sys.argv[1:]))
+"""
+
+
+async def test_two_processes_racing_for_one_identity_one_wins(
+    clients: Clients, queue_factory: Callable[..., Any]
+) -> None:
+    queue = await queue_factory()
+    procs = [await spawn(RACER, clients.dsn, clients.schema, queue) for _ in range(2)]
+    try:
+        outcomes = []
+        for proc in procs:
+            assert proc.stdout is not None
+            outcomes.append(await asyncio.wait_for(proc.stdout.readline(), 20))
+        assert sorted(outcomes) == [b"refused\n", b"won\n"]
+    finally:
+        for proc in procs:
+            os.kill(proc.pid, signal.SIGKILL)
+            await proc.wait()
