@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -134,3 +135,62 @@ async def test_delete_queue_during_single_enqueues_leaves_no_orphans(
             sql.SQL("SELECT count(*) FROM {} WHERE queue_id = %s").format(table), (queue_id,)
         ).fetchone()
     assert orphans == (0,)
+
+
+def generic_plan(dsn: str, query: bytes, params: dict[str, Any]) -> dict[str, Any]:
+    """The plan PostgreSQL caches for a prepared statement after its first executions.
+
+    ``plan_cache_mode = force_generic_plan`` shows it directly; client-side literals would
+    only ever show custom plans.
+    """
+    names: list[str] = []
+
+    def placeholder(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    text = re.sub(r"%\((\w+)\)[sbt]", placeholder, query.decode())
+    with psycopg.connect(dsn, autocommit=True) as conn, conn.transaction():
+        conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        conn.execute(sql.SQL("PREPARE generic_probe AS {}").format(sql.SQL(text)))  # type: ignore[arg-type]
+        cur = psycopg.ClientCursor(conn)
+        args = sql.SQL(", ").join(sql.Literal(params[name]) for name in names)
+        cur.execute(sql.SQL("EXPLAIN (FORMAT JSON) EXECUTE generic_probe ({})").format(args))
+        row = cur.fetchone()
+        conn.execute("DEALLOCATE generic_probe")
+    assert row is not None
+    raw = row[0]
+    return (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("analyzed", [True, False], ids=["analyzed", "no-statistics"])
+@pytest.mark.parametrize(
+    ("name", "extra"),
+    [
+        ("archive_messages", {}),
+        ("delete_messages", {}),
+        ("renew_leases", {"lock_seconds": 5.0}),
+        ("release_messages", {"delays": [0.0, 0.0]}),
+    ],
+)
+async def test_acknowledgements_keep_to_the_primary_key_in_generic_plans(
+    clients: Clients,
+    queue_factory: Callable[..., Any],
+    name: str,
+    extra: dict[str, Any],
+    analyzed: bool,
+) -> None:
+    # A few queues of a few thousand messages, analysed: the shape where a generic plan could
+    # prefer walking one queue's (queue_id, vt) range to looking the ids up.
+    queues = [await queue_factory() for _ in range(4)]
+    for queue in queues:
+        await clients.producer(queue).enqueue_batch([{"n": n} for n in range(2000)])
+    if analyzed:  # unanalysed is a new or fast-growing table, before autovacuum's ANALYZE
+        with psycopg.connect(clients.dsn, autocommit=True) as conn:
+            table = sql.Identifier(clients.schema, "pgqrs_messages")
+            conn.execute(sql.SQL("ANALYZE {}").format(table))
+    params = {"ids": [1, 2], "queue_id": 1, "worker_id": 1, **extra}
+    found = scans(generic_plan(clients.dsn, getattr(queries_for(clients.schema), name), params))
+    assert "pgqrs_messages_pkey" in {index for _, index in found}, found
+    assert all(index != "pgqrs_messages_queue_vt_idx" for _, index in found), found
