@@ -44,6 +44,25 @@ def parse_queries(text: str) -> dict[str, str]:
     }
 
 
+NOTIFY_MARK = "-- with notify"
+
+
+def expand_variants(queries: dict[str, str]) -> dict[str, str]:
+    """Split statements with lines marked ``-- with notify`` in two: ``name`` without those
+    lines, ``name_notify`` with them, so the default path carries no trace of the feature."""
+    expanded = {}
+    for name, text in queries.items():
+        lines = text.splitlines()
+        if not any(line.endswith(NOTIFY_MARK) for line in lines):
+            expanded[name] = text
+            continue
+        expanded[name] = "\n".join(line for line in lines if not line.endswith(NOTIFY_MARK))
+        expanded[f"{name}_notify"] = "\n".join(
+            line.removesuffix(NOTIFY_MARK).rstrip() for line in lines
+        )
+    return expanded
+
+
 def render_script(filename: str, schema: str) -> bytes:
     """A whole SQL script from ``sql/`` (several statements) rendered for ``schema``."""
     return _render(_read(filename), schema)
@@ -90,8 +109,11 @@ class Queries:
     purge_stopped_workers: bytes
     # producing
     enqueue: bytes
+    enqueue_notify: bytes
     enqueue_rows: bytes
+    enqueue_rows_notify: bytes
     reserve_ids: bytes
+    reserve_ids_notify: bytes
     copy_messages: bytes
     # consuming
     dequeue: bytes
@@ -113,7 +135,7 @@ class Queries:
 
     def __init__(self, schema: str) -> None:
         self.schema = schema
-        for name, text in parse_queries(_read("queries.sql")).items():
+        for name, text in expand_variants(parse_queries(_read("queries.sql"))).items():
             setattr(self, name, _render(text, schema))
 
 

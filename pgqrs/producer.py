@@ -67,14 +67,15 @@ class Producer(Worker):
         data = JsonbBinary(core.encode_jsonb(payload, self._config.max_payload_bytes))
         if self._worker_id is None:
             await self._register()
+        channel = self._wakeup_channel()
         rows = await self._fetch(
-            self._sql.enqueue,
+            self._sql.enqueue if channel is None else self._sql.enqueue_notify,
             {
                 "queue_id": self._queue_id,
                 "payload": data,
                 "delay_seconds": delay,
                 "worker_id": self._worker_id,
-                "channel": self._wakeup_channel(),
+                "channel": channel,
             },
         )
         if not rows:
@@ -125,14 +126,15 @@ class Producer(Worker):
         payloads = [JsonbBinary(core.encode_jsonb(p, limit, i)) for i, p in enumerate(batch)]
         if self._worker_id is None:
             await self._register()
+        channel = self._wakeup_channel()
         rows = await self._fetch(
-            self._sql.enqueue_rows,
+            self._sql.enqueue_rows if channel is None else self._sql.enqueue_rows_notify,
             {
                 "payloads": payloads,
                 "delay_seconds": delay,
                 "worker_id": self._worker_id,
                 "queue_id": self._queue_id,
-                "channel": self._wakeup_channel(),
+                "channel": channel,
             },
         )
         if not rows:
@@ -145,9 +147,10 @@ class Producer(Worker):
             await self._register()
         async with self._db.connection(queue=self._queue_name) as conn, conn.transaction():
             cur = conn.cursor()
+            channel = self._wakeup_channel()
             await cur.execute(
-                self._sql.reserve_ids,
-                {"count": count, "queue_id": self._queue_id, "channel": self._wakeup_channel()},
+                self._sql.reserve_ids if channel is None else self._sql.reserve_ids_notify,
+                {"count": count, "queue_id": self._queue_id, "channel": channel},
                 prepare=self._db.prepare,
                 binary=True,
             )

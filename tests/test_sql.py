@@ -5,13 +5,27 @@ from __future__ import annotations
 import re
 
 from pgqrs import _core_py
-from pgqrs._sql import SCHEMA_VERSION, Queries, _read, parse_queries, queries_for
+from pgqrs._sql import (
+    SCHEMA_VERSION,
+    Queries,
+    _read,
+    expand_variants,
+    parse_queries,
+    queries_for,
+)
 from pgqrs.admin import SCHEMA_OBJECTS
 
 
 def test_queries_file_defines_exactly_the_declared_statements() -> None:
     declared = {name for name, kind in Queries.__annotations__.items() if kind == "bytes"}
-    assert set(parse_queries(_read("queries.sql"))) == declared
+    assert set(expand_variants(parse_queries(_read("queries.sql")))) == declared
+
+
+def test_notify_lines_only_in_notify_variants() -> None:
+    queries = queries_for("public")
+    for name in ("enqueue", "enqueue_rows", "reserve_ids"):
+        assert b"pg_notify" not in getattr(queries, name)
+        assert b"pg_notify" in getattr(queries, f"{name}_notify")
 
 
 def test_copy_statement_names_core_columns() -> None:
@@ -36,3 +50,9 @@ def test_schema_file_creates_every_verified_object() -> None:
 def test_identifiers_are_quoted_when_rendered() -> None:
     rendered = queries_for('odd"name').dequeue.decode()
     assert '"odd""name".pgqrs_messages' in rendered
+
+
+def test_percent_signs_in_queries_are_placeholders() -> None:
+    # psycopg reads every % as a placeholder, comments included; a stray one breaks a statement.
+    for name, text in expand_variants(parse_queries(_read("queries.sql"))).items():
+        assert not re.search(r"%(?![(%])", text), name
