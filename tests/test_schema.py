@@ -84,6 +84,17 @@ def test_hot_queries_use_their_index(
     assert all(kind != "Seq Scan" for kind, _ in on_messages), found
 
 
+def messages_of_queue(clients: Clients, queue_id: int) -> int:
+    """Rows left in pgqrs_messages for a queue id (after a delete: orphans)."""
+    with psycopg.connect(clients.dsn) as conn:
+        table = sql.Identifier(clients.schema, "pgqrs_messages")
+        row = conn.execute(
+            sql.SQL("SELECT count(*) FROM {} WHERE queue_id = %s").format(table), (queue_id,)
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 async def test_delete_queue_during_batch_leaves_no_orphans(
     clients: Clients, queue_factory: Callable[..., Any]
 ) -> None:
@@ -98,12 +109,7 @@ async def test_delete_queue_during_batch_leaves_no_orphans(
         await admin.delete_queue(queue)
         with contextlib.suppress(QueueNotFoundError):  # the delete won: nothing written
             await batch
-        with psycopg.connect(clients.dsn) as conn:
-            table = sql.Identifier(clients.schema, "pgqrs_messages")
-            orphans = conn.execute(
-                sql.SQL("SELECT count(*) FROM {} WHERE queue_id = %s").format(table), (queue_id,)
-            ).fetchone()
-        assert orphans == (0,)
+        assert messages_of_queue(clients, queue_id) == 0
 
 
 async def test_delete_queue_during_single_enqueues_leaves_no_orphans(
@@ -129,12 +135,7 @@ async def test_delete_queue_during_single_enqueues_leaves_no_orphans(
     await admin.delete_queue(queue)
     sent = await asyncio.gather(*tasks)  # every producer ends with QueueNotFoundError
     assert all(n > 0 for n in sent)
-    with psycopg.connect(clients.dsn) as conn:
-        table = sql.Identifier(clients.schema, "pgqrs_messages")
-        orphans = conn.execute(
-            sql.SQL("SELECT count(*) FROM {} WHERE queue_id = %s").format(table), (queue_id,)
-        ).fetchone()
-    assert orphans == (0,)
+    assert messages_of_queue(clients, queue_id) == 0
 
 
 def generic_plan(dsn: str, query: bytes, params: dict[str, Any]) -> dict[str, Any]:
