@@ -42,6 +42,7 @@ COPY_COLUMNS = ("id", "queue_id", "payload", "vt", "enqueued_at", "producer_work
 DEF JSONB_VERSION = 1
 DEF USECS_PER_DAY = 86400000000
 DEF USECS_PER_SEC = 1000000
+DEF DUMP_GROUP = 128  # rows per orjson call in CopyEncoder.encode
 
 cdef object _dumps_impl = orjson.dumps
 cdef object _loads_impl = orjson.loads
@@ -114,6 +115,27 @@ def encode_jsonb(payload, max_payload_bytes, index=None):
     return b"\x01" + _dumps(payload, -1 if index is None else index, _limit_of(max_payload_bytes))
 
 
+cdef Py_ssize_t _element_end(const char *p, Py_ssize_t pos, Py_ssize_t end) noexcept nogil:
+    """Index of the top-level ``,`` (or the end) that closes the JSON value starting at ``pos``
+    in orjson's compact output: no whitespace, strings with backslash escapes."""
+    cdef int depth = 0
+    cdef char c
+    while pos < end:
+        c = p[pos]
+        if c == 34:  # '"': skip the string, escapes included
+            pos += 1
+            while p[pos] != 34:
+                pos += 2 if p[pos] == 92 else 1  # '\\' escapes the next byte
+        elif c == 91 or c == 123:  # '[' '{'
+            depth += 1
+        elif c == 93 or c == 125:  # ']' '}'
+            depth -= 1
+        elif c == 44 and depth == 0:  # ','
+            return pos
+        pos += 1
+    return end
+
+
 cdef struct _Buffer:
     char *data
     Py_ssize_t size
@@ -165,6 +187,21 @@ cdef class CopyEncoder:
             size = 36
         self._tail = PyBytes_FromStringAndSize(tail, size)
 
+    cdef inline void _append_row(self, _Buffer *buf, int64_t id_, const char *data,
+                                 Py_ssize_t size, const char *tail, Py_ssize_t tail_size) except *:
+        _reserve(buf, 31 + size + tail_size)
+        cdef char *p = buf.data + buf.size
+        _put16(p, 6)
+        _put32(p + 2, 8)
+        _put64(p + 6, id_)
+        _put32(p + 14, 8)
+        _put64(p + 18, self._queue_id)
+        _put32(p + 26, <int32_t>(size + 1))
+        p[30] = JSONB_VERSION
+        memcpy(p + 31, data, size)
+        memcpy(p + 31 + size, tail, tail_size)
+        buf.size += 31 + size + tail_size
+
     def encode(self, payloads, ids, Py_ssize_t start, Py_ssize_t max_bytes):
         """Encode rows from ``start`` until the chunk holds at least ``max_bytes`` or the batch
         ends; returns ``(chunk, next_index)``."""
@@ -175,7 +212,10 @@ cdef class CopyEncoder:
         cdef const char *tail = PyBytes_AS_STRING(self._tail)
         cdef _Buffer buf
         cdef bytes data
-        cdef char *p
+        cdef object text
+        cdef const char *raw
+        cdef Py_ssize_t group_end, pos, stop, end
+        cdef bint full = False
         if len(ids) != count:
             raise ValueError(f"{len(ids)} ids for {count} payloads")
         if start < 0 or start > count:
@@ -190,24 +230,39 @@ cdef class CopyEncoder:
                 _put32(buf.data + 11, 0)
                 _put32(buf.data + 15, 0)
                 buf.size = 19
-            while index < count:
-                data = _dumps(payloads[index], index, self._limit)
-                size = PyBytes_GET_SIZE(data)
-                _reserve(&buf, 31 + size + tail_size)
-                p = buf.data + buf.size
-                _put16(p, 6)
-                _put32(p + 2, 8)
-                _put64(p + 6, <int64_t>ids[index])
-                _put32(p + 14, 8)
-                _put64(p + 18, self._queue_id)
-                _put32(p + 26, <int32_t>(size + 1))
-                p[30] = JSONB_VERSION
-                memcpy(p + 31, PyBytes_AS_STRING(data), size)
-                memcpy(p + 31 + size, tail, tail_size)
-                buf.size += 31 + size + tail_size
-                index += 1
-                if buf.size >= max_bytes:
-                    break
+            while index < count and not full:
+                # One orjson call per group of rows: a call's fixed cost (a fresh output buffer,
+                # shrunk at the end) is most of what a small payload costs (measured: 1,000
+                # calls ~100 us, one call on the 1,000-row list ~45 us).  The group's JSON array
+                # is then split at its top-level commas.
+                group_end = min(count, index + DUMP_GROUP)
+                group = payloads[index:group_end]
+                try:
+                    text = _dumps_impl(group if type(group) is list else list(group))
+                except TypeError:
+                    text = None  # some row is bad: the per-row path below names it
+                except RecursionError:
+                    text = None  # nested one level deeper than the payloads themselves
+                if text is None:
+                    while index < group_end and not full:
+                        data = _dumps(payloads[index], index, self._limit)
+                        self._append_row(&buf, <int64_t>ids[index], PyBytes_AS_STRING(data),
+                                         PyBytes_GET_SIZE(data), tail, tail_size)
+                        index += 1
+                        full = buf.size >= max_bytes  # checked after a row: every call progresses
+                    continue
+                raw = PyBytes_AS_STRING(text)
+                end = PyBytes_GET_SIZE(text) - 1  # the closing ']'
+                pos = 1
+                while index < group_end and not full:
+                    stop = _element_end(raw, pos, end)
+                    size = stop - pos
+                    if self._limit >= 0 and size > self._limit:
+                        raise PayloadTooLargeError(size, self._limit, index=index)
+                    self._append_row(&buf, <int64_t>ids[index], raw + pos, size, tail, tail_size)
+                    index += 1
+                    pos = stop + 1
+                    full = buf.size >= max_bytes
             if index == count:
                 _reserve(&buf, 2)
                 _put16(buf.data + buf.size, -1)
