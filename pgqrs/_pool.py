@@ -85,12 +85,7 @@ class Database:
             queue: the queue the work concerns, named in translated queue errors.
         """
         try:
-            pool = self._pool
-            if pool is None or self._loop is not asyncio.get_running_loop():
-                pool = await self._pool_for_running_loop()
-            conn, self._hot = self._hot, None
-            if conn is None:
-                conn = await pool.getconn()
+            pool, conn = await self._acquire()
             done = False
             try:
                 yield conn
@@ -99,6 +94,17 @@ class Database:
                 await self._release(pool, conn, done)
         except psycopg.Error as exc:
             raise translate(exc, schema=self.config.schema, queue=queue) from exc
+
+    async def _acquire(
+        self,
+    ) -> tuple[AsyncConnectionPool[AsyncConnection[Any]], AsyncConnection[Any]]:
+        pool = self._pool
+        if pool is None or self._loop is not asyncio.get_running_loop():
+            pool = await self._pool_for_running_loop()
+        conn, self._hot = self._hot, None
+        if conn is None:
+            conn = await pool.getconn()
+        return pool, conn
 
     async def _release(
         self, pool: AsyncConnectionPool[AsyncConnection[Any]], conn: AsyncConnection[Any], ok: bool
@@ -124,9 +130,19 @@ class Database:
         prepare: bool | None = None,
     ) -> list[tuple[Any, ...]]:
         """Run one statement with binary results and return its raw rows."""
-        async with self.connection(queue=queue) as conn:
-            cur = await conn.execute(query, params, prepare=prepare, binary=True)
-            return await cur.fetchall()
+        # connection() spelled out: the hot path skips the generator context manager.
+        try:
+            pool, conn = await self._acquire()
+            done = False
+            try:
+                cur = await conn.execute(query, params, prepare=prepare, binary=True)
+                rows = await cur.fetchall()
+                done = True
+                return rows
+            finally:
+                await self._release(pool, conn, done)
+        except psycopg.Error as exc:
+            raise translate(exc, schema=self.config.schema, queue=queue) from exc
 
     async def close(self) -> None:
         """Close the pool if it belongs to the running loop; otherwise just let it go."""
