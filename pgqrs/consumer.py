@@ -12,7 +12,7 @@ from ._impl import core
 from ._listen import Listener, channel_name
 from ._validate import check_count, check_ids, check_int, check_seconds
 from ._worker import Worker
-from .errors import WorkerError
+from .errors import ValidationError, WorkerError
 from .types import QueueMessage, WorkerStatus
 
 __all__ = ["Consumer"]
@@ -306,7 +306,7 @@ class Consumer(Worker):
                 lost).
         """
         if not callable(handler):
-            raise TypeError("handler must be an async callable")
+            raise ValidationError(f"handler must be an async callable, not {handler!r}")
         batch_size = check_count("batch_size", batch_size)
         concurrency = check_count("concurrency", concurrency)
         lock = self._lock_seconds(lock_seconds)

@@ -14,9 +14,10 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
+import pytest
 from psycopg import sql
 
-from pgqrs import Config, QueueMessage
+from pgqrs import Config, QueueMessage, ValidationError
 
 from conftest import Clients
 
@@ -235,3 +236,11 @@ async def test_consumer_killed_mid_batch_loses_nothing(
     assert set(archived) == set(ids)
     assert max(archived.values()) == 1
     assert await clients.admin().get_messages().count(queue=queue) == 0
+
+
+async def test_consume_rejects_a_handler_that_is_not_callable(
+    clients: Clients, queue_factory: Callable[..., Any]
+) -> None:
+    consumer = clients.consumer(await queue_factory())
+    with pytest.raises(ValidationError, match="handler"):
+        await consumer.consume("not a function")  # type: ignore[arg-type]
