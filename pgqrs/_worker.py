@@ -167,6 +167,15 @@ class Worker:
         self._worker_id = None
         self._started_at = None
 
+    async def _run(self, query: bytes, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Run a hot statement as this worker: registers on first use and supplies the
+        ``queue_id`` and ``worker_id`` parameters."""
+        if self._worker_id is None:
+            await self._register()
+        params["queue_id"] = self._queue_id
+        params["worker_id"] = self._worker_id
+        return await self._fetch(query, params)
+
     async def _fetch(self, query: bytes, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         """Run a hot statement (prepared unless configured off) for this worker's queue."""
         if self._heartbeat_loop is not asyncio.get_running_loop():

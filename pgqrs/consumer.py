@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from typing import Any
 
 from ._impl import core
 from ._listen import Listener, channel_name
@@ -82,19 +83,8 @@ class Consumer(Worker):
         return check_seconds("lock_seconds", lock_seconds)
 
     async def _lease(self, count: int, lock: float) -> list[QueueMessage]:
-        if self._worker_id is None:
-            await self._register()
-        rows = await self._fetch(
-            self._sql.dequeue,
-            {
-                "queue_id": self._queue_id,
-                "count": count,
-                "lock_seconds": lock,
-                "worker_id": self._worker_id,
-                "max_read_ct": self._config.max_read_ct,
-            },
-        )
-        return core.decode_messages(rows)
+        params = {"count": count, "lock_seconds": lock, "max_read_ct": self._config.max_read_ct}
+        return core.decode_messages(await self._run(self._sql.dequeue, params))
 
     async def archive(self, message_id: int) -> bool:
         """Acknowledge a message by moving it to the archive.
@@ -131,18 +121,8 @@ class Consumer(Worker):
         """
         message_id = check_int("message_id", message_id, minimum=0)
         seconds = check_seconds("seconds", seconds)
-        if self._worker_id is None:
-            await self._register()
-        rows = await self._fetch(
-            self._sql.extend_visibility,
-            {
-                "id": message_id,
-                "seconds": seconds,
-                "queue_id": self._queue_id,
-                "worker_id": self._worker_id,
-            },
-        )
-        return bool(rows)
+        params = {"id": message_id, "seconds": seconds}
+        return bool(await self._run(self._sql.extend_visibility, params))
 
     async def release(self, message_id: int, delay_seconds: float = 0) -> bool:
         """Give a leased message back (a negative acknowledgement): it becomes visible again
@@ -171,21 +151,7 @@ class Consumer(Worker):
         return await self._release(ids, [delay] * len(ids))
 
     async def _release(self, ids: list[int], delays: list[float]) -> list[bool]:
-        if not ids:
-            return []
-        if self._worker_id is None:
-            await self._register()
-        rows = await self._fetch(
-            self._sql.release_messages,
-            {
-                "ids": ids,
-                "delays": delays,
-                "queue_id": self._queue_id,
-                "worker_id": self._worker_id,
-            },
-        )
-        done = set(core.decode_ids(rows))
-        return [message_id in done for message_id in ids]
+        return await self._acknowledge(self._sql.release_messages, ids, delays=delays)
 
     @contextlib.asynccontextmanager
     async def keep_leased(
@@ -227,15 +193,7 @@ class Consumer(Worker):
             # Half the lease: one renewal may be late by up to half a lease and still land.
             await asyncio.sleep(lock / 2)
             try:
-                rows = await self._fetch(
-                    self._sql.renew_leases,
-                    {
-                        "ids": held,
-                        "lock_seconds": lock,
-                        "queue_id": self._queue_id,
-                        "worker_id": self._worker_id,
-                    },
-                )
+                rows = await self._run(self._sql.renew_leases, {"ids": held, "lock_seconds": lock})
             except Exception as exc:
                 log.warning("pgqrs: renewing leases of %r failed: %s", self, exc)
                 continue
@@ -378,15 +336,14 @@ class Consumer(Worker):
         if failed:
             await self._release([i for i, _ in failed], [delay for _, delay in failed])
 
-    async def _acknowledge(self, query: bytes, message_ids: Iterable[int]) -> list[bool]:
+    async def _acknowledge(
+        self, query: bytes, message_ids: Iterable[int], **extra: Any
+    ) -> list[bool]:
+        """Run an id-list statement; one flag per id, in input order."""
         ids = check_ids(message_ids)
         if not ids:
             return []
-        if self._worker_id is None:
-            await self._register()
-        rows = await self._fetch(
-            query, {"ids": ids, "queue_id": self._queue_id, "worker_id": self._worker_id}
-        )
+        rows = await self._run(query, {"ids": ids, **extra})
         done = set(core.decode_ids(rows))
         return [message_id in done for message_id in ids]
 
