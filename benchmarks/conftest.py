@@ -23,7 +23,7 @@ import pytest
 
 import pgqrs
 from pgqrs.bench import Scenario
-from pgqrs.embedded import EmbeddedPostgres
+from pgqrs.embedded import given_or_throwaway
 
 SLOW_ENV = "PGQRS_BENCH_SLOW"
 
@@ -54,12 +54,8 @@ def pytest_report_header() -> str:
 @pytest.fixture(scope="session")
 def dsn() -> Iterator[str]:
     """DSN of the benchmark server: ``PGQRS_TEST_DSN``, else a throwaway local cluster."""
-    given = os.environ.get("PGQRS_TEST_DSN")
-    if given:
-        yield given
-        return
-    with EmbeddedPostgres() as server:
-        yield server.dsn
+    with given_or_throwaway(os.environ.get("PGQRS_TEST_DSN")) as server_dsn:
+        yield server_dsn
 
 
 @pytest.fixture

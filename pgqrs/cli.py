@@ -18,7 +18,7 @@ from . import __impl__, __version__
 from .admin import Admin
 from .config import DSN_ENV
 from .consumer import Consumer
-from .embedded import EmbeddedPostgres
+from .embedded import given_or_throwaway
 from .errors import PgqrsError, QueueAlreadyExistsError
 from .producer import Producer
 
@@ -33,12 +33,10 @@ def _database(dsn: str | None, log: TextIO | None = None) -> Iterator[str]:
         log: where to say a cluster is starting (default stdout).
     """
     dsn = dsn or os.environ.get(DSN_ENV)
-    if dsn:
-        yield dsn
-        return
-    print("starting a throwaway PostgreSQL ...", file=log, flush=True)
-    with EmbeddedPostgres() as server:
-        yield server.dsn
+    if not dsn:
+        print("starting a throwaway PostgreSQL ...", file=log, flush=True)
+    with given_or_throwaway(dsn) as resolved:
+        yield resolved
 
 
 async def _demo(dsn: str, messages: int, consumers: int) -> None:

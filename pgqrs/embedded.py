@@ -10,6 +10,7 @@ disposable, and this keeps the client's own costs visible in benchmarks rather t
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -17,7 +18,7 @@ import socket
 import subprocess
 import tempfile
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
@@ -27,7 +28,7 @@ from .errors import PgqrsError
 if TYPE_CHECKING:
     import pwd
 
-__all__ = ["EmbeddedPostgres", "EmbeddedPostgresError", "find_bindir"]
+__all__ = ["EmbeddedPostgres", "EmbeddedPostgresError", "find_bindir", "given_or_throwaway"]
 
 BINDIR_ENV = "PGQRS_PG_BINDIR"
 
@@ -195,6 +196,17 @@ class EmbeddedPostgres:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def given_or_throwaway(dsn: str | None) -> Iterator[str]:
+    """``dsn`` when one is given; otherwise the DSN of a throwaway cluster that lives as long
+    as the ``with`` block (what the tests, the demo and ``pgqrs bench`` run against)."""
+    if dsn:
+        yield dsn
+        return
+    with EmbeddedPostgres() as server:
+        yield server.dsn
 
 
 def _server_user() -> pwd.struct_passwd | None:

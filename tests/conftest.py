@@ -21,18 +21,14 @@ from psycopg.conninfo import make_conninfo
 
 import pgqrs
 from pgqrs import Admin, Consumer, Producer
-from pgqrs.embedded import EmbeddedPostgres
+from pgqrs.embedded import given_or_throwaway
 
 
 @pytest.fixture(scope="session")
 def dsn() -> Iterator[str]:
     """DSN of the test server's maintenance database."""
-    given = os.environ.get("PGQRS_TEST_DSN")
-    if given:
-        yield given
-        return
-    with EmbeddedPostgres() as server:
-        yield server.dsn
+    with given_or_throwaway(os.environ.get("PGQRS_TEST_DSN")) as server_dsn:
+        yield server_dsn
 
 
 def _admin_exec(dsn: str, statement: sql.Composable) -> None:
