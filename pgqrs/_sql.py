@@ -110,6 +110,8 @@ class Queries:
     # producing
     enqueue: bytes
     enqueue_notify: bytes
+    enqueue_delayed: bytes
+    enqueue_delayed_notify: bytes
     enqueue_rows: bytes
     enqueue_rows_notify: bytes
     reserve_ids: bytes

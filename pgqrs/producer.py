@@ -67,9 +67,13 @@ class Producer(Worker):
         data = JsonbBinary(core.encode_jsonb(payload, self._config.max_payload_bytes))
         if self._worker_id is None:
             await self._register()
-        channel = self._wakeup_channel()
+        channel, q = self._wakeup_channel(), self._sql
+        if delay:
+            statement = q.enqueue_delayed if channel is None else q.enqueue_delayed_notify
+        else:
+            statement = q.enqueue if channel is None else q.enqueue_notify
         rows = await self._fetch(
-            self._sql.enqueue if channel is None else self._sql.enqueue_notify,
+            statement,
             {
                 "queue_id": self._queue_id,
                 "payload": data,

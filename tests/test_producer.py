@@ -82,6 +82,8 @@ async def test_enqueue_delayed_is_invisible_until_due(
     producer = clients.producer(queue)
     delayed = await producer.enqueue_delayed({"later": True}, 3600)
     now = await producer.enqueue({"now": True})
+    undelayed = await clients.admin().get_messages().get(now)
+    assert undelayed.vt == undelayed.enqueued_at
     consumer = clients.consumer(queue)
     assert [m.id for m in await consumer.dequeue_many(10)] == [now]
     stored = await clients.admin().get_messages().get(delayed)
@@ -231,6 +233,8 @@ async def test_queue_deleted_while_producing(
     await clients.admin().delete_queue(queue)
     with pytest.raises(QueueNotFoundError):
         await producer.enqueue({})
+    with pytest.raises(QueueNotFoundError):
+        await producer.enqueue_delayed({}, 60)
     with pytest.raises(QueueNotFoundError):
         await producer.enqueue_batch([{}])
     with pytest.raises(QueueNotFoundError):

@@ -23,7 +23,7 @@ def test_queries_file_defines_exactly_the_declared_statements() -> None:
 
 def test_notify_lines_only_in_notify_variants() -> None:
     queries = queries_for("public")
-    for name in ("enqueue", "enqueue_rows", "reserve_ids"):
+    for name in ("enqueue", "enqueue_delayed", "enqueue_rows", "reserve_ids"):
         assert b"pg_notify" not in getattr(queries, name)
         assert b"pg_notify" in getattr(queries, f"{name}_notify")
 
