@@ -165,8 +165,9 @@ cdef int _reserve(_Buffer *buf, Py_ssize_t extra) except -1:
     cdef Py_ssize_t capacity = buf.capacity
     if needed <= capacity:
         return 0
-    while capacity < needed:
-        capacity = capacity * 2 if capacity else 8192
+    # Exactly what is asked for the first time (the chunk's estimated size: the final shrink
+    # is then small), doubling after that.
+    capacity = max(needed, 2 * capacity)
     if buf.obj == NULL:
         first = PyBytes_FromStringAndSize(NULL, capacity)
         Py_INCREF(first)
@@ -276,10 +277,11 @@ cdef class CopyEncoder:
                 raw = PyBytes_AS_STRING(text)
                 end = PyBytes_GET_SIZE(text) - 1  # the closing ']'
                 if index == start:
-                    # Size the chunk once from the first group's rows: growing by doubling
-                    # copied the buffer four times over for a 1,000-row batch.
+                    # Size the chunk (trailer included) once, from the first group's rows:
+                    # growing by doubling copied a 1,000-row buffer four times over, and a
+                    # power-of-two capacity cost a large copy in the final shrink.
                     size = (end + (group_end - index) * (31 + tail_size)) // (group_end - index)
-                    _reserve(&buf, min(size * (count - index), max_bytes + size))
+                    _reserve(&buf, min(size * (count - index) + 2, max_bytes + size))
                 pos = 1
                 while index < group_end and not full:
                     stop = _element_end(raw, pos, end)
