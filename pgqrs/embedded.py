@@ -4,6 +4,10 @@
 and remove everything on :meth:`EmbeddedPostgres.stop` (or at interpreter exit).  ``initdb``
 refuses to run as root, so when the process is root the server runs as the ``postgres`` OS user.
 
+A process killed outright (SIGKILL, a crash) runs no exit handlers, so a small watchdog process
+does the cleanup then: it stops the server and removes its files once the process that started
+it is gone.
+
 Durability is off (``fsync``, ``synchronous_commit``, ``full_page_writes``): the cluster is
 disposable, and this keeps the client's own costs visible in benchmarks rather than the disk's.
 """
@@ -16,7 +20,9 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
+import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -31,6 +37,8 @@ if TYPE_CHECKING:
 __all__ = ["EmbeddedPostgres", "EmbeddedPostgresError", "find_bindir", "given_or_throwaway"]
 
 BINDIR_ENV = "PGQRS_PG_BINDIR"
+# How often the watchdog looks for its parent (seconds).
+WATCH_INTERVAL = 0.5
 
 _SETTINGS = {
     "listen_addresses": "'127.0.0.1'",
@@ -128,7 +136,9 @@ class EmbeddedPostgres:
         run_as = _server_user()
         base = Path(tempfile.mkdtemp(prefix="pgqrs-pg-"))
         # Registered before anything can fail, so a half-made cluster is still removed.
-        self._finalizer = weakref.finalize(self, _cleanup, bindir, base, run_as)
+        watchdogs: list[subprocess.Popen[bytes]] = []
+        self._finalizer = weakref.finalize(self, _cleanup, bindir, base, run_as, watchdogs)
+        watchdogs.append(_start_watchdog(bindir, base, run_as))
         if run_as is not None:
             os.chown(base, run_as.pw_uid, run_as.pw_gid)
         data = base / "data"
@@ -240,7 +250,57 @@ def _run(argv: list[str], what: str) -> None:
         )
 
 
-def _cleanup(bindir: Path, base: Path, run_as: pwd.struct_passwd | None) -> None:
+def _start_watchdog(
+    bindir: Path, base: Path, run_as: pwd.struct_passwd | None
+) -> subprocess.Popen[bytes]:
+    # Its own session: a Ctrl-C meant for the parent must not take the watchdog down first.
+    # PYTHONPATH: this very package, also when it runs from a source tree without an install.
+    package_root = str(Path(__file__).resolve().parent.parent)
+    path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pgqrs.embedded import _watch; _watch(*sys.argv[1:])",
+            str(os.getpid()),
+            str(bindir),
+            str(base),
+            run_as.pw_name if run_as is not None else "",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd="/",
+        env=dict(os.environ, PYTHONPATH=path),
+        start_new_session=os.name == "posix",
+    )
+
+
+def _watch(parent: str, bindir: str, base: str, user: str) -> None:
+    """The watchdog's body: wait until the process that started the cluster is gone, then
+    stop the server and remove its files (unless that process's own cleanup already did)."""
+    # Its parent's pid is the starter's until the starter dies and it is re-parented; that
+    # test cannot be fooled by a recycled pid, as polling the starter's pid could.
+    while os.getppid() == int(parent) and os.path.isdir(base):
+        time.sleep(WATCH_INTERVAL)
+    if os.path.isdir(base):
+        run_as = None
+        if user:
+            import pwd
+
+            run_as = pwd.getpwnam(user)
+        _cleanup(Path(bindir), Path(base), run_as, [])
+
+
+def _cleanup(
+    bindir: Path,
+    base: Path,
+    run_as: pwd.struct_passwd | None,
+    watchdogs: list[subprocess.Popen[bytes]],
+) -> None:
+    for watchdog in watchdogs:  # a normal stop: the watchdog has nothing left to do
+        watchdog.kill()
+        watchdog.wait()
     data = base / "data"
     if (data / "postmaster.pid").exists():
         subprocess.run(
