@@ -73,7 +73,18 @@ PY
 cp "$SDIST" "$OUT/"
 
 step "wheel with the compiled core, built from the sdist"
-"$TPY" -m build --wheel --outdir "$WORK/raw" "$SDIST" >"$WORK/wheel.log" 2>&1 \
+# With the build environment of [tool.cibuildwheel.linux] (CFLAGS), so the wheel checked here
+# is built the way CI builds the ones it ships.
+mapfile -t BUILD_ENV < <("$TPY" - <<'PY'
+import tomllib
+with open("pyproject.toml", "rb") as f:
+    c = tomllib.load(f)["tool"]["cibuildwheel"]
+env = c.get("linux", {}).get("environment", c.get("environment")) or {}
+print("\n".join(f"{k}={v}" for k, v in env.items()))
+PY
+)
+echo "build environment: ${BUILD_ENV[*]}"
+env "${BUILD_ENV[@]}" "$TPY" -m build --wheel --outdir "$WORK/raw" "$SDIST" >"$WORK/wheel.log" 2>&1 \
   || { cat "$WORK/wheel.log"; fail "wheel build from sdist"; }
 RAW=$(echo "$WORK"/raw/pgqrs-*.whl)
 [ -f "$RAW" ] || fail "no wheel produced"
@@ -97,6 +108,15 @@ auditwheel show "$WHEEL_C" 2>/dev/null | tee "$WORK/show.txt"
 if grep -qi libpq "$WORK/show.txt" || grep -q '\.libs/' <<<"$(wheel_names "$WHEEL_C")"; then
   fail "the compiled core links a shared library it must not (libpq?)"
 fi
+# Shipped without debug information (see [tool.cibuildwheel.linux] environment).
+"$TPY" - "$WHEEL_C" <<'PY' || fail "the compiled core carries debug information"
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as wheel:
+    so = next(n for n in wheel.namelist() if n.startswith("pgqrs/_core.") and n.endswith(".so"))
+    data = wheel.read(so)
+print(f"{so}: {len(data):,} bytes")
+sys.exit(b".debug_info" in data)
+PY
 cp "$WHEEL_C" "$OUT/"
 
 step "pure-Python wheel (PGQRS_NO_EXTENSIONS=1), built from the sdist"
