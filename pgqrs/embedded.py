@@ -4,9 +4,9 @@
 and remove everything on :meth:`EmbeddedPostgres.stop` (or at interpreter exit).  ``initdb``
 refuses to run as root, so when the process is root the server runs as the ``postgres`` OS user.
 
-A process killed outright (SIGKILL, a crash) runs no exit handlers, so a small watchdog process
-does the cleanup then: it stops the server and removes its files once the process that started
-it is gone.
+A process killed outright (SIGKILL, a crash) runs no exit handlers, so on POSIX a small
+watchdog process does the cleanup then: it stops the server and removes its files once the
+process that started it is gone.
 
 Durability is off (``fsync``, ``synchronous_commit``, ``full_page_writes``): the cluster is
 disposable, and this keeps the client's own costs visible in benchmarks rather than the disk's.
@@ -138,7 +138,8 @@ class EmbeddedPostgres:
         # Registered before anything can fail, so a half-made cluster is still removed.
         watchdogs: list[subprocess.Popen[bytes]] = []
         self._finalizer = weakref.finalize(self, _cleanup, bindir, base, run_as, watchdogs)
-        watchdogs.append(_start_watchdog(bindir, base, run_as))
+        if os.name == "posix":  # Windows never re-parents, which is what the watchdog watches
+            watchdogs.append(_start_watchdog(bindir, base, run_as))
         if run_as is not None:
             os.chown(base, run_as.pw_uid, run_as.pw_gid)
         data = base / "data"
@@ -272,7 +273,7 @@ def _start_watchdog(
         stderr=subprocess.DEVNULL,
         cwd="/",
         env=dict(os.environ, PYTHONPATH=path),
-        start_new_session=os.name == "posix",
+        start_new_session=True,
     )
 
 
