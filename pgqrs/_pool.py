@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import select
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import psycopg
 from psycopg import AsyncConnection, AsyncCursor, postgres
 from psycopg.adapt import Dumper
-from psycopg.pq import Format, TransactionStatus
+from psycopg.pq import ConnStatus, Format, TransactionStatus
 from psycopg.types.string import ByteaBinaryLoader
 from psycopg_pool import AsyncConnectionPool
 
@@ -102,9 +103,21 @@ class Database:
         if pool is None or self._loop is not asyncio.get_running_loop():
             pool = await self._pool_for_running_loop()
         cur, self._hot = self._hot, None
-        if cur is None:
-            cur = (await pool.getconn()).cursor(binary=True)
-        return pool, cur
+        if cur is not None and not _closed_by_server(cur.connection):
+            return pool, cur
+        if cur is not None:
+            await pool.putconn(cur.connection)  # the pool drops a broken connection
+        # Idle connections the server has closed (idle_session_timeout, a proxy, a restart) are
+        # replaced before anything is sent on them, so no statement is left in doubt.  Bounded:
+        # with the server gone for good, the statement itself fails on the last one.
+        for _ in range(self.config.pool_max_size):
+            conn = await pool.getconn()
+            if not _closed_by_server(conn):
+                break
+            await pool.putconn(conn)
+        else:
+            conn = await pool.getconn()
+        return pool, conn.cursor(binary=True)
 
     async def _release(
         self, pool: AsyncConnectionPool[AsyncConnection[Any]], cur: AsyncCursor[Any], ok: bool
@@ -203,6 +216,40 @@ class Database:
         )
         await pool.open(wait=False)
         return pool
+
+
+if hasattr(select, "poll"):
+
+    def _readable(fd: int) -> bool:
+        poller = select.poll()  # unlike select(), no limit on the descriptor's number
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(0))
+
+else:  # Windows, where select() takes sockets of any number
+
+    def _readable(fd: int) -> bool:
+        return bool(select.select([fd], [], [], 0)[0])
+
+
+def _closed_by_server(conn: AsyncConnection[Any]) -> bool:
+    """Whether an idle connection is known dead before anything is sent on it.
+
+    An idle connection has nothing to read unless the server said goodbye or sent a notice, so
+    the common case is one poll() (0.6 us).  A goodbye takes two reads: libpq reports the FATAL
+    (``terminating connection ...``) as a notice and finds the connection bad only at the end
+    of file after it.
+    """
+    pgconn = conn.pgconn
+    for _ in range(4):
+        if pgconn.status != ConnStatus.OK:
+            return True
+        if not _readable(pgconn.socket):
+            return False
+        try:
+            pgconn.consume_input()
+        except psycopg.OperationalError:
+            return True
+    return pgconn.status != ConnStatus.OK
 
 
 def _abandon(

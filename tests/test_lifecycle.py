@@ -204,3 +204,33 @@ async def test_cancelled_calls_leave_the_client_usable(
         assert await producer.enqueue({"after": delay}) > 0
     total = await clients.admin().get_messages().count(queue=queue)
     assert (total - 6) % 20_000 == 0  # every cancelled batch is all or nothing
+
+
+async def test_connections_closed_by_the_server_while_idle_are_replaced(
+    dsn: str, schema: str, queue_factory: Callable[..., Any]
+) -> None:
+    # What an idle_session_timeout, a proxy or a server restart does to a quiet client: its
+    # next call must run on a new connection, not fail on the dead one.  Nothing had been sent
+    # on the dead one, so no statement is in doubt.
+    queue = await queue_factory()
+    name = "pgqrs-test-victim"
+    victim_dsn = psycopg.conninfo.make_conninfo(dsn, application_name=name)
+    async with Producer(victim_dsn, queue, "victim", 7300, schema=schema) as producer:
+        consumer = Consumer(victim_dsn, queue, "victim", 7301, schema=schema)
+        async with consumer:
+            await producer.enqueue_batch([{"n": n} for n in range(100)])
+            assert len(await consumer.dequeue_many(10)) == 10
+            for round_no in range(3):
+                with psycopg.connect(dsn, autocommit=True) as conn:
+                    killed = conn.execute(
+                        "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity"
+                        " WHERE application_name = %s",
+                        [name],
+                    ).fetchone()
+                assert killed is not None
+                assert killed[0] >= 2
+                assert await producer.enqueue({"round": round_no}) > 0
+                assert len(await producer.enqueue_batch([{"n": n} for n in range(100)])) == 100
+                messages = await consumer.dequeue_many(10)
+                assert len(messages) == 10
+                assert await consumer.archive_many([m.id for m in messages]) == [True] * 10
