@@ -23,6 +23,7 @@ from pgqrs import (
     ValidationError,
     WorkerStatus,
 )
+from pgqrs._pool import IDLE_CHECK_AFTER
 
 from conftest import Clients
 
@@ -220,7 +221,8 @@ async def test_connections_closed_by_the_server_while_idle_are_replaced(
         async with consumer:
             await producer.enqueue_batch([{"n": n} for n in range(100)])
             assert len(await consumer.dequeue_many(10)) == 10
-            for round_no in range(3):
+            for round_no in range(2):
+                await asyncio.sleep(IDLE_CHECK_AFTER + 0.1)  # idle: checked before use
                 with psycopg.connect(dsn, autocommit=True) as conn:
                     killed = conn.execute(
                         "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity"
