@@ -139,7 +139,7 @@ class EmbeddedPostgres:
         watchdogs: list[subprocess.Popen[bytes]] = []
         self._finalizer = weakref.finalize(self, _cleanup, bindir, base, run_as, watchdogs)
         if os.name == "posix":  # Windows never re-parents, which is what the watchdog watches
-            watchdogs.append(_start_watchdog(bindir, base, run_as))
+            watchdogs.append(_start_watchdog(bindir, base))
         if run_as is not None:
             os.chown(base, run_as.pw_uid, run_as.pw_gid)
         data = base / "data"
@@ -251,9 +251,7 @@ def _run(argv: list[str], what: str) -> None:
         )
 
 
-def _start_watchdog(
-    bindir: Path, base: Path, run_as: pwd.struct_passwd | None
-) -> subprocess.Popen[bytes]:
+def _start_watchdog(bindir: Path, base: Path) -> subprocess.Popen[bytes]:
     # Its own session: a Ctrl-C meant for the parent must not take the watchdog down first.
     # PYTHONPATH: this very package, also when it runs from a source tree without an install.
     package_root = str(Path(__file__).resolve().parent.parent)
@@ -266,7 +264,6 @@ def _start_watchdog(
             str(os.getpid()),
             str(bindir),
             str(base),
-            run_as.pw_name if run_as is not None else "",
         ],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
@@ -277,7 +274,7 @@ def _start_watchdog(
     )
 
 
-def _watch(parent: str, bindir: str, base: str, user: str) -> None:
+def _watch(parent: str, bindir: str, base: str) -> None:
     """The watchdog's body: wait until the process that started the cluster is gone, then
     stop the server and remove its files (unless that process's own cleanup already did)."""
     # Its parent's pid is the starter's until the starter dies and it is re-parented; that
@@ -285,12 +282,8 @@ def _watch(parent: str, bindir: str, base: str, user: str) -> None:
     while os.getppid() == int(parent) and os.path.isdir(base):
         time.sleep(WATCH_INTERVAL)
     if os.path.isdir(base):
-        run_as = None
-        if user:
-            import pwd
-
-            run_as = pwd.getpwnam(user)
-        _cleanup(Path(bindir), Path(base), run_as, [])
+        # Same user and environment as the starter, so the same server user.
+        _cleanup(Path(bindir), Path(base), _server_user(), [])
 
 
 def _cleanup(

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
 from pgqrs.embedded import EmbeddedPostgres
 
@@ -28,7 +29,7 @@ time.sleep(600)
 
 
 def _host(dsn: str) -> Path:
-    return Path(dict(item.split("=", 1) for item in dsn.split())["host"])
+    return Path(conninfo_to_dict(dsn)["host"])
 
 
 def _running(pid: int) -> bool:
@@ -69,7 +70,7 @@ def test_killed_starter_leaves_no_server_behind() -> None:
         dsn = starter.stdout.readline().strip()
         base = _host(dsn)
         pid = int((base / "data" / "postmaster.pid").read_text().split()[0])
-        port = int(dict(item.split("=", 1) for item in dsn.split())["port"])
+        port = int(conninfo_to_dict(dsn)["port"])
         with psycopg.connect(dsn) as conn:
             assert conn.execute("SELECT 1").fetchone() == (1,)
     finally:
