@@ -157,6 +157,16 @@ class BenchSchema:
             raise RuntimeError("consumer did not register")
         return consumer
 
+    async def registered_producer_id(self, hostname: str) -> int:
+        """The worker id of a newly registered producer, as pgqrs records on every row (for
+        raw baselines writing the same rows).  Registration is a producer's first enqueue, so
+        call it before the rounds, which start from an emptied table."""
+        producer = self.producer(hostname)
+        await producer.enqueue({"register": True})
+        if producer.worker_id is None:  # pragma: no cover - registration is the first call
+            raise RuntimeError("producer did not register")
+        return producer.worker_id
+
     async def fill(self, count: int) -> None:
         """Enqueue ``count`` messages with ``enqueue_batch`` (outside any timed part)."""
         if self._filler is None:
@@ -262,10 +272,7 @@ class EnqueueBatchRawCopy(Case):
 
     async def open(self) -> None:
         self._conn = await _connect(self.schema.dsn)
-        # A real registered producer's worker id, as pgqrs records one on every row.
-        producer = self.schema.producer("bench-raw")
-        await producer.enqueue({"register": True})
-        self._worker_id = producer.worker_id
+        self._worker_id = await self.schema.registered_producer_id("bench-raw")
         self._copy = (
             sql.SQL(
                 "COPY {} (queue_id, payload, vt, enqueued_at, producer_worker_id) "
@@ -327,9 +334,7 @@ class EnqueueRawInsert(Case):
 
     async def open(self) -> None:
         self._conn = await _connect(self.schema.dsn)
-        producer = self.schema.producer("bench-raw")
-        await producer.enqueue({"register": True})
-        self._worker_id = producer.worker_id
+        self._worker_id = await self.schema.registered_producer_id("bench-raw")
         self._insert = (
             sql.SQL(
                 "INSERT INTO {} (queue_id, payload, vt, producer_worker_id) "
