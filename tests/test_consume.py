@@ -33,6 +33,13 @@ def archive_ids(dsn: str, schema: str) -> Counter[int]:
     return Counter(row[0] for row in rows)
 
 
+def assert_archived_once_each(clients: Clients, ids: list[int]) -> None:
+    """The archive holds exactly ``ids``, each once: nothing lost, nothing handled twice."""
+    archived = archive_ids(clients.dsn, clients.schema)
+    assert set(archived) == set(ids)
+    assert max(archived.values()) == 1
+
+
 async def drain(clients: Clients, queue: str, expected: int) -> None:
     """Consume with a fresh consumer until ``expected`` messages are archived in total."""
     consumer = clients.consumer(queue, config=Config(poll_interval=0.05))
@@ -73,9 +80,7 @@ async def test_four_loops_archive_ten_thousand_messages_exactly_once(
     assert all(n > 0 for n in handled)  # all four loops took part
     assert set(seen) == set(ids)
     assert max(seen.values()) == 1
-    archived = archive_ids(clients.dsn, clients.schema)
-    assert set(archived) == set(ids)
-    assert max(archived.values()) == 1
+    assert_archived_once_each(clients, ids)
     assert await clients.admin().get_messages().count(queue=queue) == 0
 
 
@@ -103,9 +108,7 @@ async def test_cancelled_loop_loses_nothing(
     assert max(archived.values()) == 1
     # The rest is visible again (released) or will be once its lease lapses (1 s).
     await drain(clients, queue, total)
-    archived = archive_ids(clients.dsn, clients.schema)
-    assert set(archived) == set(ids)
-    assert max(archived.values()) == 1
+    assert_archived_once_each(clients, ids)
 
 
 async def test_stop_event_finishes_the_batch(
@@ -232,9 +235,7 @@ async def test_consumer_killed_mid_batch_loses_nothing(
     metrics = await clients.admin().queue_metrics(queue)
     assert metrics.in_flight_messages > 0  # the killed process's leases
     await drain(clients, queue, total)
-    archived = archive_ids(clients.dsn, clients.schema)
-    assert set(archived) == set(ids)
-    assert max(archived.values()) == 1
+    assert_archived_once_each(clients, ids)
     assert await clients.admin().get_messages().count(queue=queue) == 0
 
 
