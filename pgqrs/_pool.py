@@ -111,24 +111,20 @@ class Database:
         if pool is None or self._loop is not asyncio.get_running_loop():
             pool = await self._pool_for_running_loop()
         cur, self._hot = self._hot, None
-        if cur is not None and (
-            time.monotonic() - self._hot_since < IDLE_CHECK_AFTER
-            or not _closed_by_server(cur.connection)
-        ):
-            return pool, cur
         if cur is not None:
-            await pool.putconn(cur.connection)  # the pool drops a broken connection
+            conn = cur.connection
+            if time.monotonic() - self._hot_since < IDLE_CHECK_AFTER or not _closed_by_server(conn):
+                return pool, cur
+            await pool.putconn(conn)  # the pool drops a broken connection
         # Idle connections the server has closed (idle_session_timeout, a proxy, a restart) are
         # replaced before anything is sent on them, so no statement is left in doubt.  Bounded:
         # with the server gone for good, the statement itself fails on the last one.
         for _ in range(self.config.pool_max_size):
             conn = await pool.getconn()
             if not _closed_by_server(conn):
-                break
+                return pool, conn.cursor(binary=True)
             await pool.putconn(conn)
-        else:
-            conn = await pool.getconn()
-        return pool, conn.cursor(binary=True)
+        return pool, (await pool.getconn()).cursor(binary=True)
 
     async def _release(
         self, pool: AsyncConnectionPool[AsyncConnection[Any]], cur: AsyncCursor[Any], ok: bool
