@@ -2,10 +2,10 @@
 ``(hostname, port)`` on first use, automatic heartbeats, suspend/resume, and closing (which
 marks the worker stopped).
 
-Identity rules (SPEC §2): registering an identity whose row exists takes it over when the row is
-stopped, when its heartbeat is stale (``Config.stale_after``), or when its owner runs on this
-machine and is either this very process (an object abandoned by an earlier ``asyncio.run``) or a
-process that no longer exists.  Otherwise a live process owns it and registration raises
+Identity rules (docs/contract.md, Semantics): registering an identity whose row exists takes it
+over when the row is stopped, when its heartbeat is stale (``Config.stale_after``), or when its
+owner runs on this machine and is either this very process (an object abandoned by an earlier
+``asyncio.run``) or a process that no longer exists.  Otherwise a live process owns it and registration raises
 :class:`~pgqrs.WorkerError`.  The check and the takeover run in one transaction on the locked row,
 so of two processes racing for one identity only one wins.
 """

@@ -44,7 +44,8 @@ class Config:
             :class:`~pgqrs.PgqrsConnectionError`.
         lock_seconds: default lease (visibility timeout) of a dequeued message.
         dequeue_batch_size: how many messages :meth:`Consumer.dequeue` asks for.
-        max_read_ct: deliveries after which a message is dead-lettered (see SPEC §2).
+        max_read_ct: deliveries after which a message is dead-lettered (docs/contract.md,
+            Semantics).
         heartbeat_interval: seconds between the automatic heartbeats of an open producer or
             consumer (a background task; it also picks up an operator's suspend).
         stale_after: a worker whose last heartbeat is older than this is stale: its identity

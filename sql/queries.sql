@@ -284,8 +284,8 @@ FROM STDIN (FORMAT BINARY);
 -- name: dequeue
 -- SKIP LOCKED lets concurrent consumers claim disjoint rows without waiting on each other.
 -- One index scan picks the visible rows; those already delivered max_read_ct times are moved
--- to the archive as dead letters instead of being leased (SPEC §2), so they count against
--- `count`: a dequeue may return fewer messages than are visible.
+-- to the archive as dead letters instead of being leased (docs/contract.md, Semantics), so
+-- they count against `count`: a dequeue may return fewer messages than are visible.
 WITH picked AS (
     SELECT id, read_ct FROM {schema}.pgqrs_messages
     WHERE queue_id = %(queue_id)s AND vt <= now()

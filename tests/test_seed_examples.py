@@ -148,7 +148,7 @@ def test_seed_fastapi_app_enqueues_across_event_loops(fresh_dsn: str) -> None:
     namespace = run_example("fastapi", fresh_dsn)
     ids = []
     # Each TestClient block runs the app on its own event loop: the module-level Producer must
-    # follow (SPEC §1, constructors do no I/O).
+    # follow (docs/contract.md, API surface: constructors do no I/O).
     for round_ in range(2):
         with TestClient(namespace["app"]) as client:
             for i in range(3):
