@@ -6,6 +6,7 @@ from typing import Any
 COPY_HEADER: bytes
 COPY_TRAILER: bytes
 COPY_COLUMNS: tuple[str, ...]
+MESSAGE_COLUMNS: tuple[str, ...]
 
 class QueueMessage:
     id: int

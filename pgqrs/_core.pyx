@@ -30,6 +30,7 @@ __all__ = [
     "COPY_COLUMNS",
     "COPY_HEADER",
     "COPY_TRAILER",
+    "MESSAGE_COLUMNS",
     "CopyEncoder",
     "QueueMessage",
     "decode_ids",
@@ -54,7 +55,7 @@ cdef object _dumps_impl = orjson.dumps
 cdef object _loads_impl = orjson.loads
 cdef object _JSONDecodeError = orjson.JSONDecodeError
 cdef object _UTC = timezone.utc
-cdef tuple _FIELDS = (
+MESSAGE_COLUMNS = (
     "id",
     "queue_id",
     "payload",
@@ -423,7 +424,7 @@ cdef class QueueMessage:
 
     def to_dict(self):
         """The message's fields as a dict (for logging or a JSON response)."""
-        return {name: getattr(self, name) for name in _FIELDS}
+        return {name: getattr(self, name) for name in MESSAGE_COLUMNS}
 
     def __eq__(self, other):
         if type(other) is not type(self):

@@ -32,6 +32,7 @@ __all__ = [
     "COPY_COLUMNS",
     "COPY_HEADER",
     "COPY_TRAILER",
+    "MESSAGE_COLUMNS",
     "CopyEncoder",
     "QueueMessage",
     "decode_ids",
@@ -47,6 +48,19 @@ COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 COPY_TRAILER = struct.pack(">h", -1)
 #: Column order of every row the encoder writes; the COPY statement must name these.
 COPY_COLUMNS = ("id", "queue_id", "payload", "vt", "enqueued_at", "producer_worker_id")
+#: Column order of the rows ``decode_messages`` reads, which is also the field order of
+#: :class:`QueueMessage`; every statement returning messages selects these.
+MESSAGE_COLUMNS = (
+    "id",
+    "queue_id",
+    "payload",
+    "enqueued_at",
+    "vt",
+    "read_ct",
+    "dequeued_at",
+    "producer_worker_id",
+    "consumer_worker_id",
+)
 
 JSONB_VERSION = 1
 PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
@@ -75,17 +89,7 @@ class QueueMessage:
         consumer_worker_id: worker holding (or last holding) its lease, if any.
     """
 
-    __slots__ = (
-        "id",
-        "queue_id",
-        "payload",
-        "enqueued_at",
-        "vt",
-        "read_ct",
-        "dequeued_at",
-        "producer_worker_id",
-        "consumer_worker_id",
-    )
+    __slots__ = MESSAGE_COLUMNS
 
     def __init__(
         self,

@@ -1,5 +1,5 @@
-"""Connections for one client object: a psycopg pool per event loop, error translation, and the
-adapters that hand raw binary values to the core.
+"""Connections for one client object: a psycopg pool per event loop, a hot slot for sequential
+callers, and the adapters that hand raw binary values to the core.
 
 Client constructors do no I/O, so the pool is created by the first call that needs it, inside
 the running loop.  An asyncio pool belongs to the loop that opened it; when a later call runs on
@@ -10,10 +10,8 @@ go and a new one opened there.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import select
 import time
-from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import psycopg
@@ -23,10 +21,9 @@ from psycopg.pq import ConnStatus, Format, TransactionStatus
 from psycopg.types.string import ByteaBinaryLoader
 from psycopg_pool import AsyncConnectionPool
 
-from ._translate import translate
 from .config import Config
 
-__all__ = ["Database", "JsonbBinary"]
+__all__ = ["Connections", "JsonbBinary"]
 
 # A sequential caller reuses the last idle connection, and a cursor on it, without a pool round
 # trip: psycopg_pool's checkout and return cost ~20 us of client CPU per call (measured), ~9% of
@@ -72,13 +69,15 @@ async def _configure(conn: AsyncConnection[Any]) -> None:
     adapters.register_dumper(JsonbBinary, _JsonbBinaryDumper)
 
 
-class Database:
-    """Pooled connections to one database on behalf of one pgqrs client object."""
+class Connections:
+    """Pooled autocommit connections to one database on behalf of one pgqrs client object.
+
+    :meth:`acquire` hands out a binary cursor on a connection that is not known to be dead, and
+    :meth:`release` takes it back; ``pgqrs._database.Database`` is the only user.
+    """
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        #: ``prepare=`` argument for the hot statements (``False`` disables server-side prepare).
-        self.prepare: bool | None = bool(config.prepare)
         self._pool: AsyncConnectionPool[AsyncConnection[Any]] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._opening: asyncio.Task[AsyncConnectionPool[AsyncConnection[Any]]] | None = None
@@ -88,25 +87,8 @@ class Database:
         self._hot_since = 0.0  # time.monotonic() when _hot was last released
         self._uses = 0
 
-    @contextlib.asynccontextmanager
-    async def connection(self, *, queue: str | None = None) -> AsyncIterator[AsyncConnection[Any]]:
-        """A pooled autocommit connection; psycopg errors raised inside become pgqrs errors.
-
-        Args:
-            queue: the queue the work concerns, named in translated queue errors.
-        """
-        try:
-            pool, cur = await self._acquire()
-            done = False
-            try:
-                yield cur.connection
-                done = True
-            finally:
-                await self._release(pool, cur, done)
-        except psycopg.Error as exc:
-            raise translate(exc, schema=self.config.schema, queue=queue) from exc
-
-    async def _acquire(self) -> tuple[AsyncConnectionPool[AsyncConnection[Any]], AsyncCursor[Any]]:
+    async def acquire(self) -> tuple[AsyncConnectionPool[AsyncConnection[Any]], AsyncCursor[Any]]:
+        """A binary cursor on an idle connection, and the pool to give it back to."""
         pool = self._pool
         if pool is None or self._loop is not asyncio.get_running_loop():
             pool = await self._pool_for_running_loop()
@@ -126,9 +108,11 @@ class Database:
             await pool.putconn(conn)
         return pool, (await pool.getconn()).cursor(binary=True)
 
-    async def _release(
+    async def release(
         self, pool: AsyncConnectionPool[AsyncConnection[Any]], cur: AsyncCursor[Any], ok: bool
     ) -> None:
+        """Take a cursor back: kept for the next caller when its use went well, else (and
+        every ``HOT_RETURN_EVERY`` uses) returned to the pool."""
         self._uses += 1
         conn = cur.connection
         if (
@@ -142,29 +126,6 @@ class Database:
             self._hot_since = time.monotonic()
         else:
             await pool.putconn(conn)
-
-    async def fetch(
-        self,
-        query: bytes,
-        params: dict[str, Any] | Sequence[Any] | None = None,
-        *,
-        queue: str | None = None,
-        prepare: bool | None = None,
-    ) -> list[tuple[Any, ...]]:
-        """Run one statement with binary results and return its raw rows."""
-        # connection() spelled out: the hot path skips the generator context manager.
-        try:
-            pool, cur = await self._acquire()
-            done = False
-            try:
-                await cur.execute(query, params, prepare=prepare)
-                rows = await cur.fetchall()
-                done = True
-                return rows
-            finally:
-                await self._release(pool, cur, done)
-        except psycopg.Error as exc:
-            raise translate(exc, schema=self.config.schema, queue=queue) from exc
 
     async def close(self) -> None:
         """Close the pool if it belongs to the running loop; otherwise just let it go."""

@@ -1,4 +1,5 @@
-"""SQL text: the schema scripts and the named queries in ``sql/``, rendered for one schema.
+"""SQL text: the schema scripts and the named queries in ``sql/``, rendered for one schema, each
+query with the row type of its results.
 
 The files hold ``{schema}`` (and ``{messages_seq}``) placeholders that are filled with
 ``psycopg.sql.Identifier``/``Literal`` composition, never with string formatting of user input.
@@ -8,12 +9,36 @@ Rendering happens once per schema name; statements are kept as bytes, which psyc
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import cache
 from importlib import resources
+from typing import Any, Generic, TypeVar, cast
 
 from psycopg import sql
 
-__all__ = ["SCHEMA_VERSION", "Queries", "queries_for", "render_script"]
+from ._rows import (
+    AdminStatusRow,
+    ArchivedRow,
+    CountRow,
+    ExistsRow,
+    IdRow,
+    LockedWorkerRow,
+    MessageRow,
+    MetricsRow,
+    NameRow,
+    QueueRow,
+    ReclaimedRow,
+    RegisteredRow,
+    ReplayRow,
+    ReservedRow,
+    StatusRow,
+    VersionRow,
+    WorkerHealthRow,
+    WorkerRow,
+    WorkerStatsRow,
+)
+
+__all__ = ["SCHEMA_VERSION", "Queries", "Statement", "queries_for", "render_script", "script"]
 
 #: The schema version ``sql/schema.sql`` records; ``Admin.verify`` expects exactly this.
 SCHEMA_VERSION = 1
@@ -68,77 +93,133 @@ def render_script(filename: str, schema: str) -> bytes:
     return _render(_read(filename), schema)
 
 
+#: A row type: a ``NamedTuple`` class of ``pgqrs._rows``.
+R = TypeVar("R")
+
+
+class Statement(Generic[R]):
+    """One named statement rendered for a schema, and the type of the rows it returns.
+
+    Attributes:
+        name: its name in ``sql/queries.sql``.
+        sql: the statement, rendered for one schema.
+        row: the row type (``None`` for statements whose results pgqrs does not read: locks,
+            DDL, COPY).
+        hot: on the hot path (enqueue, dequeue, acknowledgements, heartbeats): prepared
+            server-side at first use unless ``Config.prepare`` is off.  Others are left to
+            psycopg's own prepare threshold.
+    """
+
+    __slots__ = ("hot", "name", "row", "sql")
+
+    def __init__(self, name: str, sql: bytes, row: type[R] | None, hot: bool) -> None:
+        self.name = name
+        self.sql = sql
+        self.row = row
+        self.hot = hot
+
+    @property
+    def columns(self) -> tuple[str, ...] | None:
+        """The declared result columns, in order (``None``: not read)."""
+        return None if self.row is None else tuple(cast(Any, self.row)._fields)
+
+    def read(self, raw: Iterable[Iterable[Any]]) -> list[R]:
+        """Raw rows as rows of the declared type."""
+        assert self.row is not None, f"{self.name} declares no row type"
+        make = cast(Any, self.row)._make
+        return [make(values) for values in raw]
+
+    def __repr__(self) -> str:
+        return f"Statement({self.name!r})"
+
+
+def _returns(row: type[R] | None, *, hot: bool = False) -> Statement[R]:
+    """A declaration in :class:`Queries`: the row type, filled with SQL per schema."""
+    return Statement("", b"", row, hot)
+
+
+def script(filename: str, schema: str) -> Statement[Any]:
+    """A whole SQL script from ``sql/`` (several statements) rendered for ``schema``."""
+    return Statement(filename, render_script(filename, schema), None, False)
+
+
 class Queries:
     """Every named statement of ``sql/queries.sql``, rendered for one schema.
 
-    The annotations below are the contract between code and SQL: a test checks that the file
-    defines exactly these names.
+    The declarations below are the contract between code and SQL: tests check that the file
+    defines exactly these names and that each statement returns exactly its row type's columns.
     """
 
     # installation
-    install_lock: bytes
-    installed_objects: bytes
-    has_version_table: bytes
-    schema_version: bytes
+    install_lock: Statement[Any] = _returns(None)
+    installed_objects: Statement[NameRow] = _returns(NameRow)
+    has_version_table: Statement[ExistsRow] = _returns(ExistsRow)
+    schema_version: Statement[VersionRow] = _returns(VersionRow)
     # queues
-    create_queue: bytes
-    get_queue: bytes
-    get_queue_by_id: bytes
-    list_queues: bytes
-    count_queues: bytes
-    delete_queue: bytes
-    lock_messages: bytes
-    delete_queue_messages: bytes
-    purge_queue: bytes
-    queue_metrics: bytes
+    create_queue: Statement[QueueRow] = _returns(QueueRow)
+    get_queue: Statement[QueueRow] = _returns(QueueRow)
+    get_queue_by_id: Statement[QueueRow] = _returns(QueueRow)
+    list_queues: Statement[QueueRow] = _returns(QueueRow)
+    count_queues: Statement[CountRow] = _returns(CountRow)
+    delete_queue: Statement[IdRow] = _returns(IdRow)
+    lock_messages: Statement[Any] = _returns(None)
+    delete_queue_messages: Statement[Any] = _returns(None)
+    purge_queue: Statement[CountRow] = _returns(CountRow)
+    queue_metrics: Statement[MetricsRow] = _returns(MetricsRow)
     # workers
-    register_worker: bytes
-    lock_worker: bytes
-    take_over_worker: bytes
-    stop_worker: bytes
-    heartbeat: bytes
-    set_worker_status: bytes
-    admin_set_worker_status: bytes
-    get_worker: bytes
-    list_workers: bytes
-    count_workers: bytes
-    worker_health: bytes
-    worker_stats: bytes
-    release_worker_messages: bytes
-    reclaim_stale_workers: bytes
-    purge_stopped_workers: bytes
+    register_worker: Statement[RegisteredRow] = _returns(RegisteredRow)
+    lock_worker: Statement[LockedWorkerRow] = _returns(LockedWorkerRow)
+    take_over_worker: Statement[RegisteredRow] = _returns(RegisteredRow)
+    stop_worker: Statement[IdRow] = _returns(IdRow)
+    heartbeat: Statement[StatusRow] = _returns(StatusRow, hot=True)
+    set_worker_status: Statement[StatusRow] = _returns(StatusRow, hot=True)
+    admin_set_worker_status: Statement[AdminStatusRow] = _returns(AdminStatusRow)
+    get_worker: Statement[WorkerRow] = _returns(WorkerRow)
+    list_workers: Statement[WorkerRow] = _returns(WorkerRow)
+    count_workers: Statement[CountRow] = _returns(CountRow)
+    worker_health: Statement[WorkerHealthRow] = _returns(WorkerHealthRow)
+    worker_stats: Statement[WorkerStatsRow] = _returns(WorkerStatsRow)
+    release_worker_messages: Statement[CountRow] = _returns(CountRow)
+    reclaim_stale_workers: Statement[ReclaimedRow] = _returns(ReclaimedRow)
+    purge_stopped_workers: Statement[CountRow] = _returns(CountRow)
     # producing
-    enqueue: bytes
-    enqueue_notify: bytes
-    enqueue_delayed: bytes
-    enqueue_delayed_notify: bytes
-    enqueue_rows: bytes
-    enqueue_rows_notify: bytes
-    reserve_ids: bytes
-    reserve_ids_notify: bytes
-    copy_messages: bytes
+    enqueue: Statement[IdRow] = _returns(IdRow, hot=True)
+    enqueue_notify: Statement[IdRow] = _returns(IdRow, hot=True)
+    enqueue_delayed: Statement[IdRow] = _returns(IdRow, hot=True)
+    enqueue_delayed_notify: Statement[IdRow] = _returns(IdRow, hot=True)
+    enqueue_rows: Statement[IdRow] = _returns(IdRow, hot=True)
+    enqueue_rows_notify: Statement[IdRow] = _returns(IdRow, hot=True)
+    reserve_ids: Statement[ReservedRow] = _returns(ReservedRow, hot=True)
+    reserve_ids_notify: Statement[ReservedRow] = _returns(ReservedRow, hot=True)
+    copy_messages: Statement[Any] = _returns(None)  # columns: core.COPY_COLUMNS (tested)
     # consuming
-    dequeue: bytes
-    archive_messages: bytes
-    delete_messages: bytes
-    release_messages: bytes
-    renew_leases: bytes
-    count_leases: bytes
-    release_leases: bytes
-    extend_visibility: bytes
+    dequeue: Statement[MessageRow] = _returns(MessageRow, hot=True)
+    archive_messages: Statement[IdRow] = _returns(IdRow, hot=True)
+    delete_messages: Statement[IdRow] = _returns(IdRow, hot=True)
+    release_messages: Statement[IdRow] = _returns(IdRow, hot=True)
+    renew_leases: Statement[IdRow] = _returns(IdRow, hot=True)
+    count_leases: Statement[CountRow] = _returns(CountRow, hot=True)
+    release_leases: Statement[CountRow] = _returns(CountRow, hot=True)
+    extend_visibility: Statement[IdRow] = _returns(IdRow, hot=True)
     # tables
-    get_message: bytes
-    list_messages: bytes
-    count_messages: bytes
-    get_archived: bytes
-    list_archive: bytes
-    count_archive: bytes
-    replay_dead_letters: bytes
+    get_message: Statement[MessageRow] = _returns(MessageRow)
+    list_messages: Statement[MessageRow] = _returns(MessageRow)
+    count_messages: Statement[CountRow] = _returns(CountRow)
+    get_archived: Statement[ArchivedRow] = _returns(ArchivedRow)
+    list_archive: Statement[ArchivedRow] = _returns(ArchivedRow)
+    count_archive: Statement[CountRow] = _returns(CountRow)
+    replay_dead_letters: Statement[ReplayRow] = _returns(ReplayRow)
 
     def __init__(self, schema: str) -> None:
         self.schema = schema
         for name, text in expand_variants(parse_queries(_read("queries.sql"))).items():
-            setattr(self, name, _render(text, schema))
+            declared: Statement[Any] = getattr(type(self), name)
+            setattr(self, name, Statement(name, _render(text, schema), declared.row, declared.hot))
+
+    @classmethod
+    def names(cls) -> set[str]:
+        """The names of every declared statement."""
+        return {name for name, value in vars(cls).items() if isinstance(value, Statement)}
 
 
 @cache

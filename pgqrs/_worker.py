@@ -5,9 +5,9 @@ marks the worker stopped).
 Identity rules (docs/contract.md, Semantics): registering an identity whose row exists takes it
 over when the row is stopped, when its heartbeat is stale (``Config.stale_after``), or when its
 owner runs on this machine and is either this very process (an object abandoned by an earlier
-``asyncio.run``) or a process that no longer exists.  Otherwise a live process owns it and registration raises
-:class:`~pgqrs.WorkerError`.  The check and the takeover run in one transaction on the locked row,
-so of two processes racing for one identity only one wins.
+``asyncio.run``) or a process that no longer exists.  Otherwise a live process owns it and
+registration raises :class:`~pgqrs.WorkerError`.  The check and the takeover run in one
+transaction on the locked row, so of two processes racing for one identity only one wins.
 """
 
 from __future__ import annotations
@@ -19,14 +19,16 @@ import os
 import socket
 import sys
 import weakref
+from collections.abc import AsyncIterator
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
+from ._database import Database, Transaction
 from ._impl import core
 from ._listen import channel_name
-from ._pool import Database
-from ._sql import queries_for
+from ._rows import RegisteredRow
+from ._sql import Statement, queries_for
 from ._validate import check_name, check_port
 from .config import Config, resolve_config
 from .errors import QueueNotFoundError, WorkerError
@@ -106,6 +108,39 @@ class Worker:
     def _identity(self) -> str:
         return f"({self._hostname!r}, {self._port})"
 
+    async def _ready(self) -> None:
+        """What every call of this worker does before its statements: keep the heartbeat on
+        the running loop (the one the connection pool uses), and register on first use."""
+        if self._heartbeat_loop is not asyncio.get_running_loop():
+            self._ensure_heartbeat()
+        if self._worker_id is None:
+            await self._register()
+
+    def _params(self, params: dict[str, Any]) -> dict[str, Any]:
+        """``params`` plus what identifies this worker's registration: ``queue_id``,
+        ``worker_id``, ``started_at``, and the NOTIFY ``channel``.  Statements take the ones
+        they name."""
+        params["queue_id"] = self._queue_id
+        params["worker_id"] = self._worker_id
+        params["started_at"] = self._started_at
+        params["channel"] = self._channel
+        return params
+
+    async def _run(
+        self, statement: Statement[Any], params: dict[str, Any]
+    ) -> list[tuple[Any, ...]]:
+        """Run one statement as this worker (see :meth:`_ready` and :meth:`_params`)."""
+        await self._ready()
+        return await self._db.fetch(statement, self._params(params), queue=self._queue_name)
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Transaction]:
+        """A transaction as this worker (see :meth:`_ready`); statements in it take their
+        parameters through :meth:`_params`."""
+        await self._ready()
+        async with self._db.transaction(queue=self._queue_name) as tx:
+            yield tx
+
     async def _register(self) -> None:
         """Register the identity, or take its row over if the rules above allow it.
 
@@ -121,36 +156,39 @@ class Worker:
             "process_id": os.getpid(),
             "stale_after": self._config.stale_seconds,
         }
-        async with self._db.connection(queue=self._queue_name) as conn, conn.transaction():
-            cur = await conn.execute(self._sql.register_worker, params, binary=True)
-            row = await cur.fetchone()
-            if row is None:
-                cur = await conn.execute(self._sql.lock_worker, params, binary=True)
-                found = await cur.fetchone()
-                if found is None or found[6] is None:
-                    raise QueueNotFoundError(self._queue_name)
-                worker_id = core.decode_int8(found[0])
-                status, stale, host = found[1], bool(found[2]), found[3]
-                pid = None if found[4] is None else core.decode_int8(found[4])
-                if not self._may_take_over(status, stale, host, pid):
-                    raise WorkerError(
-                        f"Worker {self._identity()} is in use by process {pid} on host "
-                        f"{host!r} (last heartbeat {found[5]:.1f} s ago, status {status}); "
-                        "close it, or wait until its heartbeat is stale "
-                        f"({self._config.stale_seconds:g} s)"
-                    )
-                params |= {"worker_id": worker_id, "queue_id": core.decode_int8(found[6])}
-                cur = await conn.execute(self._sql.take_over_worker, params, binary=True)
-                row = await cur.fetchone()
-                assert row is not None  # the row is locked by this transaction
-        self._worker_id = core.decode_int8(row[0])
-        self._queue_id = core.decode_int8(row[1])
-        self._started_at = core.decode_timestamptz(row[2])
+        async with self._db.transaction(queue=self._queue_name) as tx:
+            registered = await tx.rows(self._sql.register_worker, params)
+            row = registered[0] if registered else await self._take_over(tx, params)
+        self._worker_id = core.decode_int8(row.id)
+        self._queue_id = core.decode_int8(row.queue_id)
+        self._started_at = core.decode_timestamptz(row.started_at)
         self._status = WorkerStatus.READY
         self._channel = (
             channel_name(self._config.schema, self._queue_id) if self._config.notify else None
         )
-        self._ensure_heartbeat()
+
+    async def _take_over(self, tx: Transaction, params: dict[str, Any]) -> RegisteredRow:
+        """The identity's row exists (or the queue does not): take it over if allowed."""
+        found = await tx.one(
+            self._sql.lock_worker, params, missing=lambda: QueueNotFoundError(self._queue_name)
+        )
+        if found.queue_id is None:
+            raise QueueNotFoundError(self._queue_name)
+        pid = None if found.process_id is None else core.decode_int8(found.process_id)
+        if not self._may_take_over(found.status, found.stale, found.process_host, pid):
+            raise WorkerError(
+                f"Worker {self._identity()} is in use by process {pid} on host "
+                f"{found.process_host!r} (last heartbeat {found.heartbeat_age:.1f} s ago, "
+                f"status {found.status}); close it, or wait until its heartbeat is stale "
+                f"({self._config.stale_seconds:g} s)"
+            )
+        params |= {
+            "worker_id": core.decode_int8(found.id),
+            "queue_id": core.decode_int8(found.queue_id),
+        }
+        # The row is locked by this transaction: the update finds it.
+        (row,) = await tx.rows(self._sql.take_over_worker, params)
+        return row
 
     @staticmethod
     def _may_take_over(status: str, stale: bool, host: str | None, pid: int | None) -> bool:
@@ -166,28 +204,6 @@ class Worker:
         registers again."""
         self._worker_id = None
         self._started_at = None
-
-    async def _run(self, query: bytes, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        """Run a hot statement as this worker: registers on first use and supplies the
-        ``queue_id`` and ``worker_id`` parameters."""
-        if self._worker_id is None:
-            await self._register()
-        params["queue_id"] = self._queue_id
-        params["worker_id"] = self._worker_id
-        return await self._fetch(query, params)
-
-    async def _fetch(self, query: bytes, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        """Run a hot statement (prepared unless configured off) for this worker's queue."""
-        if self._heartbeat_loop is not asyncio.get_running_loop():
-            self._ensure_heartbeat()
-        return await self._db.fetch(query, params, queue=self._queue_name, prepare=self._db.prepare)
-
-    def _wakeup_channel(self) -> str | None:
-        """The NOTIFY channel for an enqueue (``None`` when ``Config.notify`` is off).  Also
-        moves the heartbeat to the running loop, as every call does."""
-        if self._heartbeat_loop is not asyncio.get_running_loop():
-            self._ensure_heartbeat()
-        return self._channel
 
     def _queue_gone(self) -> QueueNotFoundError:
         """The queue was deleted while in use: resolve it again on the next call."""
@@ -234,14 +250,14 @@ class Worker:
         """
         if self._worker_id is None:
             return None
-        rows = await self._db.fetch(
+        rows = await self._db.rows(
             self._sql.heartbeat, {"worker_id": self._worker_id, "started_at": self._started_at}
         )
         if not rows:
             log.warning("pgqrs: worker %s lost its identity to another owner", self._identity())
             self._forget_registration()
             return None
-        status = WorkerStatus(rows[0][0])
+        status = WorkerStatus(rows[0].status)
         if status is WorkerStatus.STOPPED:
             # Reclaimed by an operator while we were unresponsive: register again next call.
             self._forget_registration()
@@ -260,8 +276,7 @@ class Worker:
             WorkerError: another process took the identity over.
             QueueNotFoundError: the queue does not exist.
         """
-        if self._worker_id is None:
-            await self._register()
+        await self._ready()
         status = await self._beat()
         if status is None:
             raise WorkerError(f"Worker {self._identity()} was taken over by another process")
@@ -295,18 +310,11 @@ class Worker:
 
     async def _set_status(self, status: WorkerStatus) -> None:
         for _ in range(2):
-            if self._worker_id is None:
-                await self._register()
-            rows = await self._fetch(
-                self._sql.set_worker_status,
-                {
-                    "worker_id": self._worker_id,
-                    "started_at": self._started_at,
-                    "status": status.value,
-                },
+            rows = self._sql.set_worker_status.read(
+                await self._run(self._sql.set_worker_status, {"status": status.value})
             )
-            if rows and rows[0][0] != WorkerStatus.STOPPED:
-                self._status = WorkerStatus(rows[0][0])
+            if rows and rows[0].status != WorkerStatus.STOPPED:
+                self._status = WorkerStatus(rows[0].status)
                 return
             self._forget_registration()  # stopped by an operator: register again, once
         raise WorkerError(f"Worker {self._identity()} was taken over by another process")

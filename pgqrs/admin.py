@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
-import psycopg
-
+from ._database import Database, Transaction
 from ._impl import core
-from ._pool import Database
-from ._sql import SCHEMA_VERSION, queries_for, render_script
+from ._sql import SCHEMA_VERSION, queries_for, script
 from ._validate import check_ids, check_int, check_name, check_seconds
 from .config import Config, resolve_config
 from .errors import (
@@ -21,7 +19,7 @@ from .errors import (
     WorkerError,
     WorkerNotFoundError,
 )
-from .tables import Archive, Messages, Queues, Workers
+from .tables import Archive, Messages, Queues, Workers, find_queue
 from .types import (
     QueueInfo,
     QueueMetrics,
@@ -78,15 +76,15 @@ class Admin:
         Raises:
             SchemaError: the database holds a newer pgqrs schema than this library knows.
         """
-        async with self._db.connection() as conn, conn.transaction():
-            await conn.execute(self._sql.install_lock)
-            found = await self._installed_version(conn)
+        async with self._db.transaction() as tx:
+            await tx.execute(self._sql.install_lock)
+            found = await self._installed_version(tx)
             if found is not None and found > SCHEMA_VERSION:
                 raise SchemaError(
                     f"schema {self._config.schema!r} holds pgqrs schema version {found}; this "
                     f"pgqrs knows version {SCHEMA_VERSION}: upgrade pgqrs"
                 )
-            await conn.execute(render_script("schema.sql", self._config.schema))
+            await tx.execute(script("schema.sql", self._config.schema))
 
     async def verify(self) -> None:
         """Check that every pgqrs object exists and the schema version matches.
@@ -94,18 +92,18 @@ class Admin:
         Raises:
             SchemaError: naming what is missing or mismatched.
         """
-        rows = await self._db.fetch(
+        rows = await self._db.rows(
             self._sql.installed_objects,
             {"schema": self._config.schema, "names": list(SCHEMA_OBJECTS)},
         )
-        missing = sorted(set(SCHEMA_OBJECTS) - {row[0] for row in rows})
+        missing = sorted(set(SCHEMA_OBJECTS) - {row.name for row in rows})
         if missing:
             raise SchemaError(
                 f"pgqrs schema in {self._config.schema!r} is incomplete; missing: "
                 f"{', '.join(missing)}. Run Admin.install()."
             )
-        async with self._db.connection() as conn:
-            found = await self._installed_version(conn)
+        async with self._db.transaction() as tx:
+            found = await self._installed_version(tx)
         if found != SCHEMA_VERSION:
             raise SchemaError(
                 f"pgqrs schema in {self._config.schema!r} is version {found}, expected "
@@ -115,18 +113,17 @@ class Admin:
     async def uninstall(self) -> None:
         """Drop every pgqrs table and type, with all queues and messages.  The schema itself
         is kept (it may hold other objects)."""
-        async with self._db.connection() as conn, conn.transaction():
-            await conn.execute(self._sql.install_lock)
-            await conn.execute(render_script("uninstall.sql", self._config.schema))
+        async with self._db.transaction() as tx:
+            await tx.execute(self._sql.install_lock)
+            await tx.execute(script("uninstall.sql", self._config.schema))
 
-    async def _installed_version(self, conn: psycopg.AsyncConnection[Any]) -> int | None:
-        cur = await conn.execute(self._sql.has_version_table, {"schema": self._config.schema})
-        row = await cur.fetchone()
-        if not row or not row[0]:
+    async def _installed_version(self, tx: Transaction) -> int | None:
+        """The schema version recorded in the database (``None``: not installed)."""
+        (table,) = await tx.rows(self._sql.has_version_table, {"schema": self._config.schema})
+        if not table.exists:
             return None
-        cur = await conn.execute(self._sql.schema_version, binary=True)
-        version = await cur.fetchone()
-        return None if version is None or version[0] is None else core.decode_int8(version[0])
+        (row,) = await tx.rows(self._sql.schema_version)
+        return None if row.version is None else core.decode_int8(row.version)
 
     async def create_queue(self, name: str) -> QueueInfo:
         """Create a queue.
@@ -136,10 +133,13 @@ class Admin:
             ValidationError: the name is empty or not a string.
         """
         name = check_name("queue name", name)
-        rows = await self._db.fetch(self._sql.create_queue, {"queue_name": name}, queue=name)
-        if not rows:
-            raise QueueAlreadyExistsError(name)
-        return QueueInfo.from_row(rows[0])
+        row = await self._db.one(
+            self._sql.create_queue,
+            {"queue_name": name},
+            missing=lambda: QueueAlreadyExistsError(name),
+            queue=name,
+        )
+        return QueueInfo.from_row(row)
 
     async def get_queue(self, name: str) -> QueueInfo:
         """The queue of this name.
@@ -147,11 +147,7 @@ class Admin:
         Raises:
             QueueNotFoundError: no such queue.
         """
-        name = check_name("queue name", name)
-        rows = await self._db.fetch(self._sql.get_queue, {"queue_name": name}, queue=name)
-        if not rows:
-            raise QueueNotFoundError(name)
-        return QueueInfo.from_row(rows[0])
+        return await find_queue(self._db, self._sql, name)
 
     async def delete_queue(self, name: str) -> None:
         """Delete a queue with all its messages and archive.  Its workers stay, detached.
@@ -160,14 +156,15 @@ class Admin:
             QueueNotFoundError: no such queue.
         """
         name = check_name("queue name", name)
-        async with self._db.connection(queue=name) as conn, conn.transaction():
-            cur = await conn.execute(self._sql.delete_queue, {"queue_name": name}, binary=True)
-            row = await cur.fetchone()
-            if row is None:
-                raise QueueNotFoundError(name)
-            await conn.execute(self._sql.lock_messages)
-            await conn.execute(
-                self._sql.delete_queue_messages, {"queue_id": core.decode_int8(row[0])}
+        async with self._db.transaction(queue=name) as tx:
+            row = await tx.one(
+                self._sql.delete_queue,
+                {"queue_name": name},
+                missing=lambda: QueueNotFoundError(name),
+            )
+            await tx.execute(self._sql.lock_messages)
+            await tx.execute(
+                self._sql.delete_queue_messages, {"queue_id": core.decode_int8(row.id)}
             )
 
     async def purge_queue(self, name: str) -> int:
@@ -180,11 +177,13 @@ class Admin:
             QueueNotFoundError: no such queue.
         """
         name = check_name("queue name", name)
-        rows = await self._db.fetch(self._sql.purge_queue, {"queue_name": name}, queue=name)
-        purged, exists = rows[0]
-        if not exists:
-            raise QueueNotFoundError(name)
-        return core.decode_int8(purged)
+        row = await self._db.one(
+            self._sql.purge_queue,
+            {"queue_name": name},
+            missing=lambda: QueueNotFoundError(name),
+            queue=name,
+        )
+        return core.decode_int8(row.total)
 
     async def queue_metrics(self, name: str) -> QueueMetrics:
         """Counts and ages for one queue (see :class:`~pgqrs.QueueMetrics`).
@@ -193,20 +192,23 @@ class Admin:
             QueueNotFoundError: no such queue.
         """
         name = check_name("queue name", name)
-        rows = await self._db.fetch(self._sql.queue_metrics, {"queue_name": name}, queue=name)
-        if not rows:
-            raise QueueNotFoundError(name)
-        return QueueMetrics.from_row(rows[0])
+        row = await self._db.one(
+            self._sql.queue_metrics,
+            {"queue_name": name},
+            missing=lambda: QueueNotFoundError(name),
+            queue=name,
+        )
+        return QueueMetrics.from_row(row)
 
     async def all_queues_metrics(self) -> list[QueueMetrics]:
         """:meth:`queue_metrics` for every queue, ordered by queue id."""
-        rows = await self._db.fetch(self._sql.queue_metrics, {"queue_name": None})
+        rows = await self._db.rows(self._sql.queue_metrics, {"queue_name": None})
         return [QueueMetrics.from_row(row) for row in rows]
 
     async def _queue_id(self, queue: str | None) -> int | None:
         if queue is None:
             return None
-        return (await self.get_queue(queue)).id
+        return (await find_queue(self._db, self._sql, queue)).id
 
     # ----------------------------------------------------------------------------------------
     # Workers
@@ -219,7 +221,7 @@ class Admin:
         Raises:
             QueueNotFoundError: ``queue`` does not exist.
         """
-        rows = await self._db.fetch(
+        rows = await self._db.rows(
             self._sql.worker_health,
             {"queue_id": await self._queue_id(queue), "stale_after": self._config.stale_seconds},
         )
@@ -231,11 +233,11 @@ class Admin:
         Raises:
             QueueNotFoundError: ``queue`` does not exist.
         """
-        rows = await self._db.fetch(
+        (row,) = await self._db.rows(
             self._sql.worker_stats,
             {"queue_id": await self._queue_id(queue), "stale_after": self._config.stale_seconds},
         )
-        return WorkerStats.from_row(rows[0])
+        return WorkerStats.from_row(row)
 
     async def release_worker_messages(self, worker_id: int) -> int:
         """Make the messages a (dead) worker holds leased visible again now, without waiting
@@ -248,11 +250,12 @@ class Admin:
             WorkerNotFoundError: no such worker.
         """
         worker_id = check_int("worker_id", worker_id, minimum=0)
-        rows = await self._db.fetch(self._sql.release_worker_messages, {"worker_id": worker_id})
-        released, exists = rows[0]
-        if not exists:
-            raise WorkerNotFoundError(worker_id)
-        return core.decode_int8(released)
+        row = await self._db.one(
+            self._sql.release_worker_messages,
+            {"worker_id": worker_id},
+            missing=lambda: WorkerNotFoundError(worker_id),
+        )
+        return core.decode_int8(row.total)
 
     async def reclaim_stale_workers(self, queue: str) -> ReclaimedWorkers:
         """Mark every stale worker of a queue stopped and release its leased messages, in one
@@ -263,15 +266,15 @@ class Admin:
             QueueNotFoundError: no such queue.
         """
         name = check_name("queue name", queue)
-        rows = await self._db.fetch(
+        row = await self._db.one(
             self._sql.reclaim_stale_workers,
             {"queue_name": name, "stale_after": self._config.stale_seconds},
+            missing=lambda: QueueNotFoundError(name),
             queue=name,
         )
-        ids, released, exists = rows[0]
-        if not exists:
-            raise QueueNotFoundError(name)
-        return ReclaimedWorkers(core.decode_int8_array(ids), core.decode_int8(released))
+        return ReclaimedWorkers(
+            core.decode_int8_array(row.worker_ids), core.decode_int8(row.released)
+        )
 
     async def purge_stopped_workers(self, older_than_seconds: float) -> int:
         """Delete the rows of workers stopped more than ``older_than_seconds`` ago.
@@ -283,8 +286,8 @@ class Admin:
             ValidationError: a negative age.
         """
         older = check_seconds("older_than_seconds", older_than_seconds)
-        rows = await self._db.fetch(self._sql.purge_stopped_workers, {"older_than": older})
-        return core.decode_int8(rows[0][0])
+        (row,) = await self._db.rows(self._sql.purge_stopped_workers, {"older_than": older})
+        return core.decode_int8(row.total)
 
     async def suspend_worker(self, worker_id: int) -> None:
         """Suspend a worker remotely; it notices at its next heartbeat (a consumer then stops
@@ -307,12 +310,12 @@ class Admin:
 
     async def _set_worker_status(self, worker_id: int, status: WorkerStatus) -> None:
         worker_id = check_int("worker_id", worker_id, minimum=0)
-        rows = await self._db.fetch(
-            self._sql.admin_set_worker_status, {"worker_id": worker_id, "status": status.value}
+        row = await self._db.one(
+            self._sql.admin_set_worker_status,
+            {"worker_id": worker_id, "status": status.value},
+            missing=lambda: WorkerNotFoundError(worker_id),
         )
-        if not rows:
-            raise WorkerNotFoundError(worker_id)
-        if not rows[0][1]:
+        if not row.changed:
             raise WorkerError(f"Worker {worker_id} is stopped")
 
     # ----------------------------------------------------------------------------------------
@@ -335,11 +338,10 @@ class Admin:
         wanted = check_ids(ids)
         if not wanted:
             return []
-        async with self._db.connection() as conn, conn.transaction():
-            cur = await conn.execute(self._sql.replay_dead_letters, {"ids": wanted}, binary=True)
+        async with self._db.transaction() as tx:
+            rows = await tx.rows(self._sql.replay_dead_letters, {"ids": wanted})
             new_ids = {
-                core.decode_int8(archive_id): core.decode_int8(new_id)
-                for archive_id, new_id in await cur.fetchall()
+                core.decode_int8(row.archive_id): core.decode_int8(row.new_id) for row in rows
             }
             for archive_id in wanted:
                 if archive_id not in new_ids:

@@ -401,7 +401,7 @@ class DrainRaw(Case):
 
     async def open(self) -> None:
         queries = queries_for(self.schema.name)
-        self._dequeue, self._archive = queries.dequeue, queries.archive_messages
+        self._dequeue, self._archive = queries.dequeue.sql, queries.archive_messages.sql
         # Checked once here, so the timed loop passes a plain dict (psycopg ignores extra keys).
         _statement_params("archive_messages", self._archive, ids=[], queue_id=0, worker_id=0)
         self._conns: list[AsyncConnection[Any]] = []

@@ -11,6 +11,8 @@ from typing import Any
 
 from ._impl import core
 from ._listen import Listener, channel_name
+from ._rows import IdRow
+from ._sql import Statement
 from ._validate import check_count, check_ids, check_int, check_seconds
 from ._worker import Worker
 from .errors import ValidationError, WorkerError
@@ -69,8 +71,7 @@ class Consumer(Worker):
         """
         count = check_count("count", count)
         lock = self._lock_seconds(lock_seconds)
-        if self._worker_id is None:
-            await self._register()
+        await self._ready()
         if self._status is WorkerStatus.SUSPENDED:
             raise WorkerError(
                 f"Consumer {self._identity()} is suspended; call resume() to dequeue again"
@@ -177,8 +178,7 @@ class Consumer(Worker):
             self._config.lock_seconds if lock_seconds is None else lock_seconds,
             positive=True,
         )
-        if self._worker_id is None:
-            await self._register()
+        await self._ready()
         task = asyncio.get_running_loop().create_task(self._renew_forever(ids, lock))
         try:
             yield
@@ -201,16 +201,12 @@ class Consumer(Worker):
             held = [message_id for message_id in held if message_id in renewed]
 
     async def _leases_held(self) -> int:
-        rows = await self._fetch(
-            self._sql.count_leases, {"queue_id": self._queue_id, "worker_id": self._worker_id}
-        )
-        return core.decode_int8(rows[0][0])
+        (row,) = self._sql.count_leases.read(await self._run(self._sql.count_leases, {}))
+        return core.decode_int8(row.total)
 
     async def _release_all(self) -> int:
-        rows = await self._fetch(
-            self._sql.release_leases, {"queue_id": self._queue_id, "worker_id": self._worker_id}
-        )
-        return core.decode_int8(rows[0][0])
+        (row,) = self._sql.release_leases.read(await self._run(self._sql.release_leases, {}))
+        return core.decode_int8(row.total)
 
     async def consume(
         self,
@@ -270,8 +266,7 @@ class Consumer(Worker):
         lock = self._lock_seconds(lock_seconds)
         base = check_seconds("retry_delay", retry_delay)
         cap = check_seconds("max_retry_delay", max_retry_delay)
-        if self._worker_id is None:
-            await self._register()
+        await self._ready()
         listener = (
             Listener(self._config, channel_name(self._config.schema, self._queue_id or 0))
             if self._config.listen
@@ -337,13 +332,13 @@ class Consumer(Worker):
             await self._release([i for i, _ in failed], [delay for _, delay in failed])
 
     async def _acknowledge(
-        self, query: bytes, message_ids: Iterable[int], **extra: Any
+        self, statement: Statement[IdRow], message_ids: Iterable[int], **extra: Any
     ) -> list[bool]:
         """Run an id-list statement; one flag per id, in input order."""
         ids = check_ids(message_ids)
         if not ids:
             return []
-        rows = await self._run(query, {"ids": ids, **extra})
+        rows = await self._run(statement, {"ids": ids, **extra})
         done = set(core.decode_ids(rows))
         return [message_id in done for message_id in ids]
 

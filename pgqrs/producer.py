@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ._impl import core
@@ -65,26 +65,15 @@ class Producer(Worker):
 
     async def _enqueue_one(self, payload: Any, delay: float) -> int:
         data = JsonbBinary(core.encode_jsonb(payload, self._config.max_payload_bytes))
-        if self._worker_id is None:
-            await self._register()
-        channel, q = self._wakeup_channel(), self._sql
+        q, notify = self._sql, self._config.notify
         if delay:
-            statement = q.enqueue_delayed if channel is None else q.enqueue_delayed_notify
+            statement = q.enqueue_delayed_notify if notify else q.enqueue_delayed
         else:
-            statement = q.enqueue if channel is None else q.enqueue_notify
-        rows = await self._fetch(
-            statement,
-            {
-                "queue_id": self._queue_id,
-                "payload": data,
-                "delay_seconds": delay,
-                "worker_id": self._worker_id,
-                "channel": channel,
-            },
-        )
+            statement = q.enqueue_notify if notify else q.enqueue
+        rows = await self._run(statement, {"payload": data, "delay_seconds": delay})
         if not rows:
             raise self._queue_gone()
-        return core.decode_int8(rows[0][0])
+        return core.decode_ids(rows)[0]
 
     async def enqueue_batch(
         self, payloads: Iterable[Any], *, delay_seconds: float = 0
@@ -128,53 +117,39 @@ class Producer(Worker):
     async def _enqueue_rows(self, batch: Sequence[Any], delay: float) -> list[int]:
         limit = self._config.max_payload_bytes
         payloads = [JsonbBinary(core.encode_jsonb(p, limit, i)) for i, p in enumerate(batch)]
-        if self._worker_id is None:
-            await self._register()
-        channel = self._wakeup_channel()
-        rows = await self._fetch(
-            self._sql.enqueue_rows if channel is None else self._sql.enqueue_rows_notify,
-            {
-                "payloads": payloads,
-                "delay_seconds": delay,
-                "worker_id": self._worker_id,
-                "queue_id": self._queue_id,
-                "channel": channel,
-            },
-        )
+        q = self._sql
+        statement = q.enqueue_rows_notify if self._config.notify else q.enqueue_rows
+        rows = await self._run(statement, {"payloads": payloads, "delay_seconds": delay})
         if not rows:
             raise self._queue_gone()
         return sorted(core.decode_ids(rows))  # ids ascend in input order (see the SQL)
 
     async def _enqueue_copy(self, batch: Sequence[Any], delay: float) -> list[int]:
         count = len(batch)
-        if self._worker_id is None:
-            await self._register()
-        async with self._db.connection(queue=self._queue_name) as conn, conn.transaction():
-            cur = conn.cursor()
-            channel = self._wakeup_channel()
-            await cur.execute(
-                self._sql.reserve_ids if channel is None else self._sql.reserve_ids_notify,
-                {"count": count, "queue_id": self._queue_id, "channel": channel},
-                prepare=self._db.prepare,
-                binary=True,
+        q = self._sql
+        async with self._transaction() as tx:
+            reserved = await tx.one(
+                q.reserve_ids_notify if self._config.notify else q.reserve_ids,
+                self._params({"count": count}),
+                missing=self._queue_gone,
             )
-            row = await cur.fetchone()
-            if row is None:
-                raise self._queue_gone()
-            now = core.decode_int8(row[0])  # timestamptz travels as microseconds since 2000
-            ids = core.decode_int8_array(row[1])
+            now = core.decode_int8(reserved.now)  # timestamptz: microseconds since 2000
+            ids = core.decode_int8_array(reserved.ids)
             encoder = core.CopyEncoder(
-                self._queue_id,  # type: ignore[arg-type]  # set by _register
+                self._queue_id,  # type: ignore[arg-type]  # set by _ready
                 self._worker_id,
                 now,
                 now + round(delay * 1_000_000),
                 self._config.max_payload_bytes,
             )
-            # COPY is one statement: an error in any chunk (a bad payload raising here aborts
-            # the COPY) leaves no row of the batch behind.
-            async with cur.copy(self._sql.copy_messages) as copy:
-                start = 0
-                while start < count:
-                    chunk, start = encoder.encode(batch, ids, start, COPY_CHUNK_BYTES)
-                    await copy.write(chunk)
+            # A bad payload raises inside the COPY, which rolls the whole batch back.
+            await tx.copy_in(q.copy_messages, _chunks(encoder, batch, ids))
         return ids
+
+
+def _chunks(encoder: core.CopyEncoder, batch: Sequence[Any], ids: list[int]) -> Iterator[bytes]:
+    """The COPY stream of a batch, encoded lazily in chunks of about ``COPY_CHUNK_BYTES``."""
+    start, count = 0, len(batch)
+    while start < count:
+        chunk, start = encoder.encode(batch, ids, start, COPY_CHUNK_BYTES)
+        yield chunk

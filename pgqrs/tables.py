@@ -10,17 +10,35 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._database import Database
 from ._impl import core
-from ._pool import Database
-from ._sql import Queries
+from ._rows import CountRow
+from ._sql import Queries, Statement
 from ._validate import check_int, check_name
 from .errors import MessageNotFoundError, QueueNotFoundError, ValidationError, WorkerNotFoundError
 from .types import ArchivedMessage, QueueInfo, QueueMessage, WorkerInfo, WorkerStatus
 
-__all__ = ["Archive", "Messages", "Queues", "Workers"]
+__all__ = ["Archive", "Messages", "Queues", "Workers", "find_queue"]
 
 #: Default page size of ``list()``.
 DEFAULT_LIMIT = 100
+
+
+async def find_queue(db: Database, queries: Queries, name: object) -> QueueInfo:
+    """The queue of this name.
+
+    Raises:
+        ValidationError: the name is empty or not a string.
+        QueueNotFoundError: no such queue.
+    """
+    name = check_name("queue name", name)
+    row = await db.one(
+        queries.get_queue,
+        {"queue_name": name},
+        missing=lambda: QueueNotFoundError(name),
+        queue=name,
+    )
+    return QueueInfo.from_row(row)
 
 
 class _Table:
@@ -29,17 +47,14 @@ class _Table:
         self._sql = queries
 
     async def _queue_id(self, queue: str | None) -> int | None:
+        """The id of the queue a ``queue=`` filter names (``None``: no filter)."""
         if queue is None:
             return None
-        name = check_name("queue", queue)
-        rows = await self._db.fetch(self._sql.get_queue, {"queue_name": name}, queue=name)
-        if not rows:
-            raise QueueNotFoundError(name)
-        return core.decode_int8(rows[0][0])
+        return (await find_queue(self._db, self._sql, queue)).id
 
-    async def _count(self, query: bytes, params: dict[str, Any]) -> int:
-        rows = await self._db.fetch(query, params)
-        return core.decode_int8(rows[0][0])
+    async def _count(self, statement: Statement[CountRow], params: dict[str, Any]) -> int:
+        (row,) = await self._db.rows(statement, params)
+        return core.decode_int8(row.total)
 
 
 def _page(limit: int, offset: int) -> dict[str, int]:
@@ -58,7 +73,7 @@ class Queues(_Table):
 
     async def list(self, *, limit: int = DEFAULT_LIMIT, offset: int = 0) -> list[QueueInfo]:
         """Queues ordered by id."""
-        rows = await self._db.fetch(self._sql.list_queues, _page(limit, offset))
+        rows = await self._db.rows(self._sql.list_queues, _page(limit, offset))
         return [QueueInfo.from_row(row) for row in rows]
 
     async def get(self, id: int) -> QueueInfo:
@@ -67,12 +82,12 @@ class Queues(_Table):
         Raises:
             QueueNotFoundError: no such queue.
         """
-        rows = await self._db.fetch(
-            self._sql.get_queue_by_id, {"id": check_int("id", id, minimum=0)}
+        row = await self._db.one(
+            self._sql.get_queue_by_id,
+            {"id": check_int("id", id, minimum=0)},
+            missing=lambda: QueueNotFoundError(f"#{id}"),
         )
-        if not rows:
-            raise QueueNotFoundError(f"#{id}")
-        return QueueInfo.from_row(rows[0])
+        return QueueInfo.from_row(row)
 
 
 class Workers(_Table):
@@ -92,7 +107,7 @@ class Workers(_Table):
     ) -> list[WorkerInfo]:
         """Workers ordered by id, optionally of one queue and/or in one status."""
         params = await self._filters(queue, status) | _page(limit, offset)
-        rows = await self._db.fetch(self._sql.list_workers, params)
+        rows = await self._db.rows(self._sql.list_workers, params)
         return [WorkerInfo.from_row(row) for row in rows]
 
     async def get(self, id: int) -> WorkerInfo:
@@ -101,10 +116,12 @@ class Workers(_Table):
         Raises:
             WorkerNotFoundError: no such worker.
         """
-        rows = await self._db.fetch(self._sql.get_worker, {"id": check_int("id", id, minimum=0)})
-        if not rows:
-            raise WorkerNotFoundError(id)
-        return WorkerInfo.from_row(rows[0])
+        row = await self._db.one(
+            self._sql.get_worker,
+            {"id": check_int("id", id, minimum=0)},
+            missing=lambda: WorkerNotFoundError(id),
+        )
+        return WorkerInfo.from_row(row)
 
     async def _filters(self, queue: str | None, status: str | None) -> dict[str, Any]:
         if status is not None:
@@ -138,10 +155,12 @@ class Messages(_Table):
         Raises:
             MessageNotFoundError: no such message (it may have been archived or deleted).
         """
-        rows = await self._db.fetch(self._sql.get_message, {"id": check_int("id", id, minimum=0)})
-        if not rows:
-            raise MessageNotFoundError(id)
-        return core.decode_messages(rows)[0]
+        row = await self._db.one(
+            self._sql.get_message,
+            {"id": check_int("id", id, minimum=0)},
+            missing=lambda: MessageNotFoundError(id),
+        )
+        return core.decode_messages([row])[0]
 
 
 class Archive(_Table):
@@ -168,7 +187,7 @@ class Archive(_Table):
         """Archived messages ordered by archive id, optionally of one queue and/or kind."""
         params = {"queue_id": await self._queue_id(queue), "dead": _kind(dead_letters)}
         params |= _page(limit, offset)
-        rows = await self._db.fetch(self._sql.list_archive, params)
+        rows = await self._db.rows(self._sql.list_archive, params)
         return [ArchivedMessage.from_row(row) for row in rows]
 
     async def get(self, id: int) -> ArchivedMessage:
@@ -177,10 +196,12 @@ class Archive(_Table):
         Raises:
             MessageNotFoundError: no such archived message.
         """
-        rows = await self._db.fetch(self._sql.get_archived, {"id": check_int("id", id, minimum=0)})
-        if not rows:
-            raise MessageNotFoundError(id, table="archive")
-        return ArchivedMessage.from_row(rows[0])
+        row = await self._db.one(
+            self._sql.get_archived,
+            {"id": check_int("id", id, minimum=0)},
+            missing=lambda: MessageNotFoundError(id, table="archive"),
+        )
+        return ArchivedMessage.from_row(row)
 
 
 def _kind(dead_letters: bool | None) -> bool | None:

@@ -7,13 +7,13 @@ aware UTC datetime and every payload is decoded by orjson.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from ._impl import core
+from ._rows import ArchivedRow, MetricsRow, QueueRow, WorkerHealthRow, WorkerRow, WorkerStatsRow
 
 __all__ = [
     "ArchivedMessage",
@@ -50,8 +50,8 @@ class QueueInfo:
     created_at: datetime
 
     @classmethod
-    def from_row(cls, row: Sequence[Any]) -> QueueInfo:
-        return cls(_int8(row[0]), row[1], _ts(row[2]))
+    def from_row(cls, row: QueueRow) -> QueueInfo:
+        return cls(_int8(row.id), row.queue_name, _ts(row.created_at))
 
 
 class WorkerStatus(StrEnum):
@@ -80,18 +80,18 @@ class WorkerInfo:
     process_id: int | None = None
 
     @classmethod
-    def from_row(cls, row: Sequence[Any]) -> WorkerInfo:
+    def from_row(cls, row: WorkerRow) -> WorkerInfo:
         return cls(
-            _int8(row[0]),
-            row[1],
-            _int8(row[2]),
-            _opt_int8(row[3]),
-            _ts(row[4]),
-            _ts(row[5]),
-            _opt_ts(row[6]),
-            WorkerStatus(row[7]),
-            row[8],
-            _opt_int8(row[9]),
+            id=_int8(row.id),
+            hostname=row.hostname,
+            port=_int8(row.port),
+            queue_id=_opt_int8(row.queue_id),
+            started_at=_ts(row.started_at),
+            heartbeat_at=_ts(row.heartbeat_at),
+            shutdown_at=_opt_ts(row.shutdown_at),
+            status=WorkerStatus(row.status),
+            process_host=row.process_host,
+            process_id=_opt_int8(row.process_id),
         )
 
 
@@ -113,12 +113,12 @@ class WorkerHealth:
     leased_messages: int
 
     @classmethod
-    def from_row(cls, row: Sequence[Any]) -> WorkerHealth:
+    def from_row(cls, row: WorkerHealthRow) -> WorkerHealth:
         return cls(
-            WorkerInfo.from_row(row[:10]),
-            timedelta(seconds=row[10]),
-            bool(row[11]),
-            _int8(row[12]),
+            worker=WorkerInfo.from_row(row.worker()),
+            heartbeat_age=timedelta(seconds=row.heartbeat_age),
+            is_stale=bool(row.is_stale),
+            leased_messages=_int8(row.leased_messages),
         )
 
 
@@ -134,8 +134,14 @@ class WorkerStats:
     stale: int
 
     @classmethod
-    def from_row(cls, row: Sequence[Any]) -> WorkerStats:
-        return cls(*(_int8(value) for value in row[:5]))
+    def from_row(cls, row: WorkerStatsRow) -> WorkerStats:
+        return cls(
+            total=_int8(row.total),
+            ready=_int8(row.ready),
+            suspended=_int8(row.suspended),
+            stopped=_int8(row.stopped),
+            stale=_int8(row.stale),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,21 +182,21 @@ class ArchivedMessage:
         return self.dead_lettered_at is not None
 
     @classmethod
-    def from_row(cls, row: Sequence[Any]) -> ArchivedMessage:
+    def from_row(cls, row: ArchivedRow) -> ArchivedMessage:
         return cls(
-            _int8(row[0]),
-            _int8(row[1]),
-            _int8(row[2]),
-            core.decode_jsonb(row[3]),
-            _ts(row[4]),
-            _ts(row[5]),
-            _int8(row[6]),
-            _opt_ts(row[7]),
-            _opt_int8(row[8]),
-            _opt_int8(row[9]),
-            _ts(row[10]),
-            _opt_ts(row[11]),
-            row[12],
+            id=_int8(row.id),
+            original_msg_id=_int8(row.original_msg_id),
+            queue_id=_int8(row.queue_id),
+            payload=core.decode_jsonb(row.payload),
+            enqueued_at=_ts(row.enqueued_at),
+            vt=_ts(row.vt),
+            read_ct=_int8(row.read_ct),
+            dequeued_at=_opt_ts(row.dequeued_at),
+            producer_worker_id=_opt_int8(row.producer_worker_id),
+            consumer_worker_id=_opt_int8(row.consumer_worker_id),
+            archived_at=_ts(row.archived_at),
+            dead_lettered_at=_opt_ts(row.dead_lettered_at),
+            dead_letter_reason=row.dead_letter_reason,
         )
 
 
@@ -225,19 +231,19 @@ class QueueMetrics:
     dead_lettered_messages: int = 0
 
     @classmethod
-    def from_row(cls, row: Sequence[Any]) -> QueueMetrics:
-        measured_at = _ts(row[2])
-        oldest = _opt_ts(row[8])
+    def from_row(cls, row: MetricsRow) -> QueueMetrics:
+        measured_at = _ts(row.measured_at)
+        oldest = _opt_ts(row.oldest_pending)
         return cls(
-            _int8(row[0]),
-            row[1],
-            measured_at,
-            _int8(row[3]),
-            _int8(row[4]),
-            _int8(row[5]),
-            _int8(row[6]),
-            _int8(row[7]),
-            None if oldest is None else measured_at - oldest,
-            _opt_ts(row[9]),
-            _int8(row[10]),
+            queue_id=_int8(row.queue_id),
+            queue_name=row.queue_name,
+            measured_at=measured_at,
+            total_messages=_int8(row.total),
+            pending_messages=_int8(row.pending),
+            in_flight_messages=_int8(row.in_flight),
+            delayed_messages=_int8(row.delayed),
+            archived_messages=_int8(row.archived),
+            oldest_pending_age=None if oldest is None else measured_at - oldest,
+            newest_message_at=_opt_ts(row.newest),
+            dead_lettered_messages=_int8(row.dead_lettered),
         )

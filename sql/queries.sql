@@ -3,7 +3,7 @@
 -- timestamptz and jsonb values reach pgqrs's core raw and are decoded there.
 
 -- name: installed_objects
-SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+SELECT c.relname::text AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %(schema)s AND c.relname = ANY(%(names)s::text[])
 UNION ALL
 SELECT t.typname::text FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
@@ -16,7 +16,7 @@ SELECT EXISTS (
 );
 
 -- name: schema_version
-SELECT max(version)::int8 FROM {schema}.pgqrs_schema_version;
+SELECT max(version)::int8 AS version FROM {schema}.pgqrs_schema_version;
 
 -- name: create_queue
 INSERT INTO {schema}.pgqrs_queues (queue_name) VALUES (%(queue_name)s)
@@ -34,7 +34,7 @@ SELECT id, queue_name, created_at FROM {schema}.pgqrs_queues
 ORDER BY id LIMIT %(limit)s OFFSET %(offset)s;
 
 -- name: count_queues
-SELECT count(*) FROM {schema}.pgqrs_queues;
+SELECT count(*) AS total FROM {schema}.pgqrs_queues;
 
 -- name: delete_queue
 -- pgqrs_messages has no foreign key, so deleting a queue is three statements in one
@@ -51,20 +51,21 @@ LOCK TABLE {schema}.pgqrs_messages IN SHARE MODE;
 DELETE FROM {schema}.pgqrs_messages WHERE queue_id = %(queue_id)s;
 
 -- name: purge_queue
-WITH purged AS (
-    DELETE FROM {schema}.pgqrs_messages
-    WHERE queue_id = (SELECT id FROM {schema}.pgqrs_queues WHERE queue_name = %(queue_name)s)
+-- No row when the queue does not exist (so for every statement that names a thing).
+WITH q AS (
+    SELECT id FROM {schema}.pgqrs_queues WHERE queue_name = %(queue_name)s
+), purged AS (
+    DELETE FROM {schema}.pgqrs_messages WHERE queue_id = (SELECT id FROM q)
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM purged),
-       EXISTS (SELECT 1 FROM {schema}.pgqrs_queues WHERE queue_name = %(queue_name)s);
+SELECT (SELECT count(*) FROM purged) AS total FROM q;
 
 -- name: queue_metrics
 -- pending: visible now; in flight: leased by a consumer, lease valid; delayed: not visible yet
 -- and not leased (enqueue_delayed, or released with a retry delay).  The three partition the
 -- queue table.  archived excludes dead letters, which are counted apart.  One lateral
 -- aggregate per queue walks that queue's index range once.
-SELECT q.id, q.queue_name, now(),
+SELECT q.id AS queue_id, q.queue_name, now() AS measured_at,
        m.total, m.pending, m.in_flight, m.delayed,
        a.archived, m.oldest_pending, m.newest, a.dead_lettered
 FROM {schema}.pgqrs_queues q
@@ -98,10 +99,11 @@ RETURNING id, queue_id, started_at;
 -- FOR UPDATE: of two processes racing for one identity, the second waits here and then sees
 -- the first one's fresh heartbeat, so only one of them wins.
 SELECT w.id, w.status::text,
-       w.heartbeat_at < now() - make_interval(secs => %(stale_after)s::float8),
+       w.heartbeat_at < now() - make_interval(secs => %(stale_after)s::float8) AS stale,
        w.process_host, w.process_id::int8,
-       extract(epoch FROM now() - w.heartbeat_at)::float8,
+       extract(epoch FROM now() - w.heartbeat_at)::float8 AS heartbeat_age,
        (SELECT q.id FROM {schema}.pgqrs_queues q WHERE q.queue_name = %(queue_name)s)
+           AS queue_id
 FROM {schema}.pgqrs_workers w
 WHERE w.hostname = %(hostname)s AND w.port = %(port)s
 FOR UPDATE OF w;
@@ -145,7 +147,7 @@ WITH w AS (
     FROM w WHERE u.id = w.id AND w.status <> 'stopped'
     RETURNING u.id
 )
-SELECT w.status::text, EXISTS (SELECT 1 FROM changed) FROM w;
+SELECT w.status::text, EXISTS (SELECT 1 FROM changed) AS changed FROM w;
 
 -- name: get_worker
 SELECT id, hostname, port::int8, queue_id, started_at, heartbeat_at, shutdown_at, status::text,
@@ -161,7 +163,7 @@ WHERE (%(queue_id)s::int8 IS NULL OR queue_id = %(queue_id)s::int8)
 ORDER BY id LIMIT %(limit)s OFFSET %(offset)s;
 
 -- name: count_workers
-SELECT count(*) FROM {schema}.pgqrs_workers
+SELECT count(*) AS total FROM {schema}.pgqrs_workers
 WHERE (%(queue_id)s::int8 IS NULL OR queue_id = %(queue_id)s::int8)
   AND (%(status)s::text IS NULL OR status::text = %(status)s::text);
 
@@ -170,22 +172,24 @@ WHERE (%(queue_id)s::int8 IS NULL OR queue_id = %(queue_id)s::int8)
 -- queue through its (queue_id, vt) index range of valid leases.
 SELECT w.id, w.hostname, w.port::int8, w.queue_id, w.started_at, w.heartbeat_at, w.shutdown_at,
        w.status::text, w.process_host, w.process_id::int8,
-       extract(epoch FROM now() - w.heartbeat_at)::float8,
+       extract(epoch FROM now() - w.heartbeat_at)::float8 AS heartbeat_age,
        w.status <> 'stopped'
-           AND w.heartbeat_at < now() - make_interval(secs => %(stale_after)s::float8),
+           AND w.heartbeat_at < now() - make_interval(secs => %(stale_after)s::float8)
+           AS is_stale,
        (SELECT count(*) FROM {schema}.pgqrs_messages m
         WHERE m.queue_id = w.queue_id AND m.vt > now() AND m.consumer_worker_id = w.id)
+           AS leased_messages
 FROM {schema}.pgqrs_workers w
 WHERE %(queue_id)s::int8 IS NULL OR w.queue_id = %(queue_id)s::int8
 ORDER BY w.id;
 
 -- name: worker_stats
-SELECT count(*),
-       count(*) FILTER (WHERE status = 'ready'),
-       count(*) FILTER (WHERE status = 'suspended'),
-       count(*) FILTER (WHERE status = 'stopped'),
+SELECT count(*) AS total,
+       count(*) FILTER (WHERE status = 'ready') AS ready,
+       count(*) FILTER (WHERE status = 'suspended') AS suspended,
+       count(*) FILTER (WHERE status = 'stopped') AS stopped,
        count(*) FILTER (WHERE status <> 'stopped' AND heartbeat_at
-                        < now() - make_interval(secs => %(stale_after)s::float8))
+                        < now() - make_interval(secs => %(stale_after)s::float8)) AS stale
 FROM {schema}.pgqrs_workers
 WHERE %(queue_id)s::int8 IS NULL OR queue_id = %(queue_id)s::int8;
 
@@ -199,7 +203,7 @@ WITH w AS (
     FROM w WHERE m.queue_id = w.queue_id AND m.vt > now() AND m.consumer_worker_id = w.id
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM released), EXISTS (SELECT 1 FROM w);
+SELECT (SELECT count(*) FROM released) AS total FROM w;
 
 -- name: reclaim_stale_workers
 WITH q AS (
@@ -216,9 +220,10 @@ WITH q AS (
     WHERE m.queue_id = q.id AND m.vt > now() AND m.consumer_worker_id IN (SELECT id FROM stale)
     RETURNING 1
 )
-SELECT coalesce((SELECT array_agg(id ORDER BY id) FROM stale), '{{}}'::int8[]),
-       (SELECT count(*) FROM released),
-       EXISTS (SELECT 1 FROM q);
+SELECT coalesce((SELECT array_agg(id ORDER BY id) FROM stale), '{{}}'::int8[])
+           AS worker_ids,
+       (SELECT count(*) FROM released) AS released
+FROM q;
 
 -- name: purge_stopped_workers
 WITH purged AS (
@@ -227,7 +232,7 @@ WITH purged AS (
       AND shutdown_at < now() - make_interval(secs => %(older_than)s::float8)
     RETURNING 1
 )
-SELECT count(*) FROM purged;
+SELECT count(*) AS total FROM purged;
 
 -- name: enqueue
 -- No queue row, no message.  No row lock either (it would cost a heap write per message):
@@ -270,7 +275,7 @@ RETURNING id;
 -- Runs in the batch's transaction: the KEY SHARE lock keeps the queue alive until the COPY
 -- commits.  nextval calls of one statement ascend, so the array is in input order.
 SELECT now(), array(SELECT nextval({messages_seq}::regclass)
-                    FROM generate_series(1, %(count)s::int8))
+                    FROM generate_series(1, %(count)s::int8)) AS ids
 FROM {schema}.pgqrs_queues q WHERE q.id = %(queue_id)s
   -- The NOTIFY waits for the COPY's commit, so listeners never wake before the rows exist.
   AND (SELECT pg_notify(%(channel)s::text, '') IS NULL) IS NOT NULL  -- with notify
@@ -295,10 +300,10 @@ WITH picked AS (
 ), dead AS (
     DELETE FROM {schema}.pgqrs_messages m
     USING picked WHERE m.id = picked.id AND picked.read_ct >= %(max_read_ct)s
-    RETURNING m.id, m.queue_id, m.payload, m.vt, m.enqueued_at, m.read_ct, m.dequeued_at,
+    RETURNING m.id, m.queue_id, m.payload, m.enqueued_at, m.vt, m.read_ct, m.dequeued_at,
               m.producer_worker_id, m.consumer_worker_id
 ), buried AS (
-    INSERT INTO {schema}.pgqrs_archive (original_msg_id, queue_id, payload, vt, enqueued_at,
+    INSERT INTO {schema}.pgqrs_archive (original_msg_id, queue_id, payload, enqueued_at, vt,
                                         read_ct, dequeued_at, producer_worker_id,
                                         consumer_worker_id, dead_lettered_at,
                                         dead_letter_reason)
@@ -326,14 +331,14 @@ WITH moved AS (
     DELETE FROM {schema}.pgqrs_messages
     WHERE id = ANY(%(ids)s::int8[]) AND (queue_id = %(queue_id)s) IS TRUE
       AND (consumer_worker_id IS NULL OR consumer_worker_id = %(worker_id)s OR vt <= now())
-    RETURNING id, queue_id, payload, vt, enqueued_at, read_ct, dequeued_at,
+    RETURNING id, queue_id, payload, enqueued_at, vt, read_ct, dequeued_at,
               producer_worker_id, consumer_worker_id
 )
-INSERT INTO {schema}.pgqrs_archive (original_msg_id, queue_id, payload, vt, enqueued_at,
+INSERT INTO {schema}.pgqrs_archive (original_msg_id, queue_id, payload, enqueued_at, vt,
                                     read_ct, dequeued_at, producer_worker_id,
                                     consumer_worker_id)
 SELECT * FROM moved
-RETURNING original_msg_id;
+RETURNING original_msg_id AS id;
 
 -- name: delete_messages
 -- (queue_id = ...) IS TRUE: see archive_messages.
@@ -362,7 +367,7 @@ WHERE id = ANY(%(ids)s::int8[]) AND (queue_id = %(queue_id)s) IS TRUE  -- see ar
 RETURNING id;
 
 -- name: count_leases
-SELECT count(*) FROM {schema}.pgqrs_messages
+SELECT count(*) AS total FROM {schema}.pgqrs_messages
 WHERE queue_id = %(queue_id)s AND vt > now() AND consumer_worker_id = %(worker_id)s;
 
 -- name: release_leases
@@ -371,7 +376,7 @@ WITH released AS (
     WHERE queue_id = %(queue_id)s AND vt > now() AND consumer_worker_id = %(worker_id)s
     RETURNING 1
 )
-SELECT count(*) FROM released;
+SELECT count(*) AS total FROM released;
 
 -- name: extend_visibility
 -- Extends from the current deadline (or from now, if the lease already lapsed).
@@ -393,7 +398,7 @@ WHERE %(queue_id)s::int8 IS NULL OR queue_id = %(queue_id)s::int8
 ORDER BY id LIMIT %(limit)s OFFSET %(offset)s;
 
 -- name: count_messages
-SELECT count(*) FROM {schema}.pgqrs_messages
+SELECT count(*) AS total FROM {schema}.pgqrs_messages
 WHERE %(queue_id)s::int8 IS NULL OR queue_id = %(queue_id)s::int8;
 
 -- name: get_archived
@@ -410,7 +415,7 @@ WHERE (%(queue_id)s::int8 IS NULL OR queue_id = %(queue_id)s::int8)
 ORDER BY id LIMIT %(limit)s OFFSET %(offset)s;
 
 -- name: count_archive
-SELECT count(*) FROM {schema}.pgqrs_archive
+SELECT count(*) AS total FROM {schema}.pgqrs_archive
 WHERE (%(queue_id)s::int8 IS NULL OR queue_id = %(queue_id)s::int8)
   AND (%(dead)s::bool IS NULL OR (dead_lettered_at IS NOT NULL) = %(dead)s::bool);
 

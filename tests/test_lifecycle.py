@@ -23,7 +23,9 @@ from pgqrs import (
     ValidationError,
     WorkerStatus,
 )
+from pgqrs._database import Database
 from pgqrs._pool import IDLE_CHECK_AFTER
+from pgqrs._sql import Statement, queries_for
 
 from conftest import Clients
 
@@ -147,24 +149,24 @@ async def test_same_identity_in_new_processes(
 
 @pytest.mark.parametrize("prepare", [True, False])
 async def test_prepare_setting_controls_server_side_statements(
-    clients: Clients, queue_factory: Callable[..., Any], prepare: bool
+    clients: Clients, prepare: bool
 ) -> None:
-    queue = await queue_factory()
-    # One connection per client, so the session inspected below is the one that did the work.
-    config = Config(prepare=prepare, pool_min_size=1, pool_max_size=1)
-    producer = clients.producer(queue, config=config)
-    consumer = clients.consumer(queue, config=config)
-    for _ in range(8):  # past psycopg's automatic prepare threshold (5)
-        await producer.enqueue({})
-        await producer.enqueue_batch([{}, {}])
-        for message in await consumer.dequeue_many(3):
-            assert await consumer.archive(message.id)
-    for client in (producer, consumer):
-        async with client._db.connection() as conn:
-            cur = await conn.execute("SELECT count(*) FROM pg_prepared_statements")
-            row = await cur.fetchone()
-            assert row is not None
-            assert (row[0] > 0) is prepare
+    # The database layer is the unit: one connection, so the session inspected is the one that
+    # ran the hot statements.
+    db = Database(Config(dsn=clients.dsn, prepare=prepare, pool_min_size=1, pool_max_size=1))
+    queries = queries_for(clients.schema)
+    assert queries.heartbeat.hot
+    assert not queries.get_queue.hot
+    try:
+        for _ in range(8):  # past psycopg's automatic prepare threshold (5)
+            await db.fetch(queries.heartbeat, {"worker_id": 0, "started_at": None})
+            await db.fetch(queries.get_queue, {"queue_name": "none"})
+        count = Statement("count", b"SELECT count(*) FROM pg_prepared_statements", None, False)
+        async with db.transaction() as tx:
+            ((prepared,),) = await tx.fetch(count)
+        assert (int.from_bytes(prepared) > 0) is prepare
+    finally:
+        await db.close()
 
 
 def test_error_hierarchy() -> None:

@@ -75,7 +75,7 @@ def scans(node: dict[str, Any]) -> list[tuple[str, str | None]]:
 def test_hot_queries_use_their_index(
     dsn: str, schema: str, name: str, params: dict[str, Any], index: str
 ) -> None:
-    query = getattr(queries_for(schema), name)
+    query = getattr(queries_for(schema), name).sql
     found = scans(plan(dsn, query, params))
     on_messages = [
         s for s in found if s[1] is None or "pgqrs_messages" in s[1] or "archive" in s[1]
@@ -192,6 +192,6 @@ async def test_acknowledgements_keep_to_the_primary_key_in_generic_plans(
             table = sql.Identifier(clients.schema, "pgqrs_messages")
             conn.execute(sql.SQL("ANALYZE {}").format(table))
     params = {"ids": [1, 2], "queue_id": 1, "worker_id": 1, **extra}
-    found = scans(generic_plan(clients.dsn, getattr(queries_for(clients.schema), name), params))
+    found = scans(generic_plan(clients.dsn, getattr(queries_for(clients.schema), name).sql, params))
     assert "pgqrs_messages_pkey" in {index for _, index in found}, found
     assert all(index != "pgqrs_messages_queue_vt_idx" for _, index in found), found

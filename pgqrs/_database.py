@@ -1,0 +1,167 @@
+"""The one road to the database: the few operations the API layer needs, on pooled connections.
+
+:class:`Database` runs one statement in autocommit (:meth:`~Database.fetch`, or typed:
+:meth:`~Database.rows`, :meth:`~Database.one`) or opens a :class:`Transaction` offering the
+same verbs plus :meth:`~Transaction.copy_in`.  Every psycopg error raised on the way becomes a
+pgqrs error here (``pgqrs._translate``), so no API module touches psycopg.
+
+Statements come from ``pgqrs._sql``: each knows its row type, and whether it is on the hot path
+(prepared server-side unless ``Config.prepare`` is off).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import psycopg
+from psycopg import AsyncCursor
+
+from ._pool import Connections
+from ._sql import R, Statement
+from ._translate import translate
+from .config import Config
+
+__all__ = ["Database", "Params", "Transaction"]
+
+Params = Mapping[str, Any] | Sequence[Any] | None
+#: Builds the error to raise when a statement that must return a row returns none.
+Missing = Callable[[], Exception]
+
+
+class _Verbs:
+    """``rows`` and ``one``, built on a ``fetch`` of raw rows."""
+
+    async def fetch(
+        self, statement: Statement[Any], params: Params = None, *, queue: str | None = None
+    ) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    async def rows(
+        self, statement: Statement[R], params: Params = None, *, queue: str | None = None
+    ) -> list[R]:
+        """The statement's rows, typed by its declared row type."""
+        return statement.read(await self.fetch(statement, params, queue=queue))
+
+    async def one(
+        self,
+        statement: Statement[R],
+        params: Params = None,
+        *,
+        missing: Missing,
+        queue: str | None = None,
+    ) -> R:
+        """The statement's first row; when it returns none, raise ``missing()``.
+
+        Statements that act on a named thing (a queue, a worker, a message) return no row when
+        it does not exist, so this is where "not found" is decided.
+        """
+        raw = await self.fetch(statement, params, queue=queue)
+        if not raw:
+            raise missing()
+        return statement.read(raw[:1])[0]
+
+
+class Database(_Verbs):
+    """Statements and transactions on behalf of one pgqrs client object."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._prepare = bool(config.prepare)
+        self._connections = Connections(config)
+
+    def _prepare_for(self, statement: Statement[Any]) -> bool | None:
+        # None leaves it to psycopg (prepared after a few uses, unless prepare_threshold=None).
+        return self._prepare if statement.hot else None
+
+    async def fetch(
+        self, statement: Statement[Any], params: Params = None, *, queue: str | None = None
+    ) -> list[tuple[Any, ...]]:
+        """Run one statement in autocommit and return its raw binary rows.
+
+        Args:
+            statement: the statement to run.
+            params: its parameters.
+            queue: the queue the statement concerns, named in translated queue errors.
+        """
+        connections = self._connections
+        try:
+            pool, cur = await connections.acquire()
+            done = False
+            try:
+                await cur.execute(statement.sql, params, prepare=self._prepare_for(statement))
+                rows = await cur.fetchall()
+                done = True
+                return rows
+            finally:
+                await connections.release(pool, cur, done)
+        except psycopg.Error as exc:
+            raise translate(exc, schema=self.config.schema, queue=queue) from exc
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, *, queue: str | None = None) -> AsyncIterator[Transaction]:
+        """A transaction on one pooled connection: committed when the block ends, rolled back
+        when it raises.
+
+        Args:
+            queue: the queue the work concerns, named in translated queue errors.
+        """
+        connections = self._connections
+        try:
+            pool, cur = await connections.acquire()
+            done = False
+            try:
+                async with cur.connection.transaction():
+                    yield Transaction(self, cur, queue)
+                done = True
+            finally:
+                await connections.release(pool, cur, done)
+        except psycopg.Error as exc:
+            raise translate(exc, schema=self.config.schema, queue=queue) from exc
+
+    async def close(self) -> None:
+        """Close the connections (the next call opens new ones)."""
+        await self._connections.close()
+
+
+class Transaction(_Verbs):
+    """The verbs of :class:`Database` inside one open transaction, plus COPY."""
+
+    def __init__(self, db: Database, cur: AsyncCursor[Any], queue: str | None) -> None:
+        self._db = db
+        self._cur = cur
+        self._queue = queue
+
+    async def fetch(
+        self, statement: Statement[Any], params: Params = None, *, queue: str | None = None
+    ) -> list[tuple[Any, ...]]:
+        """Run one statement in the transaction and return its raw binary rows."""
+        cur = self._cur
+        try:
+            await cur.execute(statement.sql, params, prepare=self._db._prepare_for(statement))
+            return await cur.fetchall()
+        except psycopg.Error as exc:
+            raise translate(exc, schema=self._db.config.schema, queue=queue or self._queue) from exc
+
+    async def execute(self, statement: Statement[Any], params: Params = None) -> None:
+        """Run a statement, or a script of several, whose results are not read."""
+        try:
+            # The connection's own text cursor: a script of several statements needs the
+            # simple query protocol, which binary results rule out.
+            await self._cur.connection.execute(statement.sql, params)
+        except psycopg.Error as exc:
+            raise translate(exc, schema=self._db.config.schema, queue=self._queue) from exc
+
+    async def copy_in(self, statement: Statement[Any], chunks: Iterable[bytes]) -> None:
+        """Stream ``COPY ... FROM STDIN`` data, chunk by chunk.
+
+        COPY is one statement: an error in any chunk (an exception raised by the iterator
+        aborts the COPY) leaves nothing of it behind once the transaction rolls back.
+        """
+        try:
+            async with self._cur.copy(statement.sql) as copy:
+                for chunk in chunks:
+                    await copy.write(chunk)
+        except psycopg.Error as exc:
+            raise translate(exc, schema=self._db.config.schema, queue=self._queue) from exc
