@@ -6,26 +6,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
+from ._consume import ConsumeLoop, Handler, LoopSettings, check_handler
 from ._impl import core
-from ._listen import Listener, channel_name
 from ._rows import IdRow
 from ._sql import Statement
 from ._validate import check_count, check_ids, check_int, check_seconds
 from ._worker import Worker
-from .errors import ValidationError, WorkerError
+from .errors import WorkerError
 from .types import QueueMessage, WorkerStatus
 
 __all__ = ["Consumer"]
 
 log = logging.getLogger("pgqrs")
-
-#: First wait of a consume loop on an empty queue; doubles up to ``Config.poll_interval``.
-MIN_POLL_SECONDS = 0.01
-
-Handler = Callable[[QueueMessage], Awaitable[object]]
 
 
 class Consumer(Worker):
@@ -239,7 +234,9 @@ class Consumer(Worker):
         signal: ``loop.add_signal_handler(signal.SIGTERM, stop.set)``.
 
         Args:
-            handler: ``async def handler(message) -> None``; raising means "retry later".
+            handler: ``async def handler(message) -> None`` (or an object with an async
+                ``__call__``); raising means "retry later".  A plain function is refused: it
+                would block the event loop; run blocking work with ``asyncio.to_thread``.
             batch_size: most messages leased at once.
             lock_seconds: lease length (``None``: ``Config.lock_seconds``).
             concurrency: handler calls running at once within a batch.
@@ -253,83 +250,27 @@ class Consumer(Worker):
             The number of messages handled successfully (and archived).
 
         Raises:
-            ValidationError: a bad argument.
+            ValidationError: a bad argument, or a handler that is not async.
             QueueNotFoundError: the queue does not exist.
             WorkerError: another live process holds the consumer's identity.
             PgqrsConnectionError: the database became unreachable (leases lapse, so nothing is
                 lost).
         """
-        if not callable(handler):
-            raise ValidationError(f"handler must be an async callable, not {handler!r}")
-        batch_size = check_count("batch_size", batch_size)
-        concurrency = check_count("concurrency", concurrency)
-        lock = self._lock_seconds(lock_seconds)
-        base = check_seconds("retry_delay", retry_delay)
-        cap = check_seconds("max_retry_delay", max_retry_delay)
-        await self._ready()
-        listener = (
-            Listener(self._config, channel_name(self._config.schema, self._queue_id or 0))
-            if self._config.listen
-            else None
+        loop = ConsumeLoop(
+            self,
+            check_handler(handler),
+            LoopSettings(
+                batch_size=check_count("batch_size", batch_size),
+                lock=self._lock_seconds(lock_seconds),
+                concurrency=check_count("concurrency", concurrency),
+                auto_extend=bool(auto_extend),
+                retry_delay=check_seconds("retry_delay", retry_delay),
+                max_retry_delay=check_seconds("max_retry_delay", max_retry_delay),
+            ),
+            stop,
         )
-        handled = 0
-        wait = MIN_POLL_SECONDS
-        settling: asyncio.Future[None] | None = None
-        try:
-            while stop is None or not stop.is_set():
-                if self._status is WorkerStatus.SUSPENDED:
-                    await _wait(None, stop, self._config.poll_interval)
-                    continue
-                if listener is not None:
-                    listener.event.clear()  # before the dequeue: a later NOTIFY wakes us
-                if settling is None:
-                    messages = await self._lease(batch_size, lock)
-                else:
-                    # Acknowledge batch N while batch N+1 is leased (two pool connections).
-                    # shield: a cancellation here must not cut the acknowledgement short.
-                    messages, _ = await asyncio.gather(
-                        self._lease(batch_size, lock), asyncio.shield(settling)
-                    )
-                    settling = None
-                if not messages:
-                    listening = listener is not None and await listener.ensure()
-                    await _wait(listener.event if listening and listener else None, stop, wait)
-                    wait = min(wait * 2, self._config.poll_interval)
-                    continue
-                wait = MIN_POLL_SECONDS
-                done: list[int] = []
-                failed: list[tuple[int, float]] = []
-                try:
-                    keeper = (
-                        self.keep_leased([m.id for m in messages], lock_seconds=lock)
-                        if auto_extend and lock > 0
-                        else contextlib.nullcontext()
-                    )
-                    async with keeper:
-                        await _handle(messages, handler, concurrency, done, failed, base, cap)
-                except BaseException:
-                    # Cancelled mid-batch: acknowledge what finished, release the rest now.
-                    finished = set(done).union(i for i, _ in failed)
-                    failed += [(m.id, 0.0) for m in messages if m.id not in finished]
-                    await asyncio.shield(self._settle(done, failed))
-                    raise
-                handled += len(done)
-                settling = asyncio.ensure_future(self._settle(done, failed))
-        finally:
-            try:
-                if settling is not None:
-                    await asyncio.shield(settling)
-            finally:
-                if listener is not None:
-                    await listener.close()
-        return handled
-
-    async def _settle(self, done: list[int], failed: list[tuple[int, float]]) -> None:
-        """Archive the handled messages and release the failed ones with their delays."""
-        if done:
-            await self.archive_many(done)
-        if failed:
-            await self._release([i for i, _ in failed], [delay for _, delay in failed])
+        await self._ready()
+        return await loop.run()
 
     async def _acknowledge(
         self, statement: Statement[IdRow], message_ids: Iterable[int], **extra: Any
@@ -341,46 +282,3 @@ class Consumer(Worker):
         rows = await self._run(statement, {"ids": ids, **extra})
         done = set(core.decode_ids(rows))
         return [message_id in done for message_id in ids]
-
-
-async def _handle(
-    messages: Sequence[QueueMessage],
-    handler: Handler,
-    concurrency: int,
-    done: list[int],
-    failed: list[tuple[int, float]],
-    base: float,
-    cap: float,
-) -> None:
-    """Run the handler on a batch; ``done`` and ``failed`` grow as handlers finish, so a
-    cancellation knows exactly which messages were handled."""
-    pending = iter(messages)
-
-    async def runner() -> None:
-        for message in pending:
-            try:
-                await handler(message)
-            except Exception:
-                log.exception("pgqrs: handler failed on message %d", message.id)
-                failed.append((message.id, min(cap, base * 2.0 ** min(message.read_ct - 1, 64))))
-            else:
-                done.append(message.id)
-
-    if concurrency == 1:
-        await runner()
-    else:
-        await asyncio.gather(*(runner() for _ in range(min(concurrency, len(messages)))))
-
-
-async def _wait(event: asyncio.Event | None, stop: asyncio.Event | None, seconds: float) -> None:
-    """Sleep up to ``seconds``, less if ``event`` or ``stop`` is set meanwhile."""
-    events = [e for e in (event, stop) if e is not None]
-    if not events:
-        await asyncio.sleep(seconds)
-        return
-    tasks = [asyncio.ensure_future(e.wait()) for e in events]
-    try:
-        await asyncio.wait(tasks, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()

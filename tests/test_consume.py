@@ -4,6 +4,7 @@ cancellation, retries, NOTIFY wake-ups, and a consumer process killed mid-batch.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 import sys
@@ -17,7 +18,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from pgqrs import Config, QueueMessage, ValidationError
+from pgqrs import Config, QueueMessage, ValidationError, WorkerStatus
 
 from conftest import Clients
 
@@ -245,3 +246,85 @@ async def test_consume_rejects_a_handler_that_is_not_callable(
     consumer = clients.consumer(await queue_factory())
     with pytest.raises(ValidationError, match="handler"):
         await consumer.consume("not a function")  # type: ignore[arg-type]
+
+
+def _sync_handler(message: QueueMessage) -> None:
+    raise AssertionError("a refused handler must never run")
+
+
+@pytest.mark.parametrize(
+    "handler",
+    [_sync_handler, lambda message: None, print, functools.partial(_sync_handler)],
+    ids=["function", "lambda", "builtin", "partial"],
+)
+async def test_consume_refuses_a_sync_handler_before_any_work(
+    clients: Clients, queue_factory: Callable[..., Any], handler: Any
+) -> None:
+    queue = await queue_factory()
+    producer, consumer = clients.producer(queue), clients.consumer(queue)
+    await producer.enqueue({"n": 1})
+    with pytest.raises(ValidationError, match="async function"):
+        await asyncio.wait_for(consumer.consume(handler), 30)
+    # Nothing was leased: the message is still pending, never delivered.
+    (message,) = await clients.admin().get_messages().list(queue=queue)
+    assert message.read_ct == 0
+
+
+async def test_consume_takes_an_async_callable_object_and_a_partial(
+    clients: Clients, queue_factory: Callable[..., Any]
+) -> None:
+    queue = await queue_factory()
+    producer, consumer = clients.producer(queue), clients.consumer(queue)
+    stop = asyncio.Event()
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.seen: list[int] = []
+
+        async def __call__(self, message: QueueMessage) -> None:
+            self.seen.append(message.id)
+            if len(self.seen) == 3:
+                stop.set()
+
+    recorder = Recorder()
+    ids = await producer.enqueue_batch([{"n": n} for n in range(3)])
+    assert await consumer.consume(recorder, stop=stop) == 3
+    assert sorted(recorder.seen) == ids
+
+    async def record(into: list[int], message: QueueMessage) -> None:
+        into.append(message.id)
+        stop.set()
+
+    stop.clear()
+    seen: list[int] = []
+    (one,) = await producer.enqueue_batch([{"n": 3}])
+    assert await consumer.consume(functools.partial(record, seen), stop=stop) == 1
+    assert seen == [one]
+
+
+async def test_suspended_loop_leases_nothing_until_resumed(
+    clients: Clients, queue_factory: Callable[..., Any]
+) -> None:
+    queue = await queue_factory()
+    admin, producer = clients.admin(), clients.producer(queue)
+    consumer = clients.consumer(queue, config=Config(poll_interval=0.05))
+    handled: list[int] = []
+    stop = asyncio.Event()
+
+    async def handler(message: QueueMessage) -> None:
+        handled.append(message.id)
+        stop.set()
+
+    await consumer.heartbeat()  # registers
+    assert consumer.worker_id is not None
+    await admin.suspend_worker(consumer.worker_id)
+    assert await consumer.heartbeat() is WorkerStatus.SUSPENDED  # the operator's word arrives
+    loop = asyncio.create_task(consumer.consume(handler, stop=stop))
+    message_id = await producer.enqueue({"n": 1})
+    await asyncio.sleep(0.5)  # ten poll intervals of the suspended loop
+    assert not loop.done()
+    assert handled == []
+    assert (await admin.get_messages().get(message_id)).read_ct == 0  # never leased
+    await consumer.resume()
+    assert await asyncio.wait_for(loop, 30) == 1
+    assert handled == [message_id]
