@@ -1,7 +1,7 @@
 """The one place where psycopg errors become pgqrs errors.
 
-Callers wrap database work in ``Database.connection()``, which routes every ``psycopg.Error``
-here and raises the result ``from`` the original, so the cause stays inspectable.
+The database layer (``pgqrs._database``) routes every ``psycopg.Error`` here and raises the
+result ``from`` the original, so the cause stays inspectable.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ _BAD_JSON = {"22P02", "22P05", "22025"}  # invalid text, untranslatable char, ba
 _FOREIGN_KEY = "23503"
 _TOO_LARGE = {"54000"}  # program_limit_exceeded: jsonb over 255 MiB
 _PROTOCOL_VIOLATION = "08P01"
+_INSUFFICIENT_PRIVILEGE = "42501"
 # duplicate_prepared_statement, invalid_sql_statement_name, and the protocol violation of a
 # Bind to a statement of the same name but other parameters.
 _PREPARED_CLASH = {"42P05", "26000", _PROTOCOL_VIOLATION}
@@ -70,6 +71,13 @@ def translate(exc: psycopg.Error, *, schema: str, queue: str | None = None) -> P
         return PgqrsError(f"protocol error [{state}]: {detail}")
     if state.startswith(("08", "57P")):
         return PgqrsConnectionError(f"cannot use the PostgreSQL connection: {detail}")
+    if state == _INSUFFICIENT_PRIVILEGE:
+        return ConfigurationError(
+            f"{detail} [{state}]: the role lacks a privilege. Admin.install() must run as the "
+            f"owner of schema {schema!r}, or with CREATE on the database to create it; "
+            "producers and consumers need only USAGE on the schema and the DML grants on the "
+            "pgqrs tables (README, Least privilege)"
+        )
     if state in _SCHEMA_MISSING:
         return SchemaError(
             f"pgqrs is not installed in schema {schema!r} ({detail}); run Admin.install()"
