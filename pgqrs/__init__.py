@@ -9,6 +9,7 @@ from .admin import Admin
 from .config import Config
 from .consumer import Consumer
 from .errors import (
+    ConfigurationError,
     MessageNotFoundError,
     PayloadTooLargeError,
     PgqrsConnectionError,
@@ -40,6 +41,7 @@ __all__ = [
     "Archive",
     "ArchivedMessage",
     "Config",
+    "ConfigurationError",
     "Consumer",
     "MessageNotFoundError",
     "Messages",

@@ -18,10 +18,12 @@ from typing import Any
 import psycopg
 from psycopg import AsyncCursor
 
+from ._dsn import Redactor
 from ._pool import Connections
 from ._sql import R, Statement
 from ._translate import translate
 from .config import Config
+from .errors import PgqrsError
 
 __all__ = ["Database", "Params", "Transaction"]
 
@@ -97,7 +99,7 @@ class Database(_Verbs):
             finally:
                 await connections.release(pool, cur, done)
         except psycopg.Error as exc:
-            raise translate(exc, schema=self.config.schema, queue=queue) from exc
+            raise self._error(exc, queue) from exc
 
     @contextlib.asynccontextmanager
     async def transaction(self, *, queue: str | None = None) -> AsyncIterator[Transaction]:
@@ -118,7 +120,14 @@ class Database(_Verbs):
             finally:
                 await connections.release(pool, cur, done)
         except psycopg.Error as exc:
-            raise translate(exc, schema=self.config.schema, queue=queue) from exc
+            raise self._error(exc, queue) from exc
+
+    def _error(self, exc: psycopg.Error, queue: str | None) -> PgqrsError:
+        """``exc`` translated, the connection string's secrets masked in both (connecting is
+        where libpq speaks of the DSN, and it quotes pieces of one it cannot parse)."""
+        redact = Redactor(self.config.resolved_dsn())
+        translated = translate(redact.exception(exc), schema=self.config.schema, queue=queue)
+        return redact.exception(translated)
 
     async def close(self) -> None:
         """Close the connections (the next call opens new ones)."""

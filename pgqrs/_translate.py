@@ -1,14 +1,17 @@
 """The one place where psycopg errors become pgqrs errors.
 
-Callers wrap database work in ``Database.connection()``, which routes every ``psycopg.Error``
-here and raises the result ``from`` the original, so the cause stays inspectable.
+The database layer (``pgqrs._database``) routes every ``psycopg.Error`` here and raises the
+result ``from`` the original, so the cause stays inspectable.
 """
 
 from __future__ import annotations
 
+import re
+
 import psycopg
 
 from .errors import (
+    ConfigurationError,
     PgqrsConnectionError,
     PgqrsError,
     QueueNotFoundError,
@@ -24,6 +27,22 @@ _SCHEMA_MISSING = {"42P01", "42704", "3F000", "42883"}  # table, object, schema,
 _BAD_JSON = {"22P02", "22P05", "22025"}  # invalid text, untranslatable char, bad escape
 _FOREIGN_KEY = "23503"
 _TOO_LARGE = {"54000"}  # program_limit_exceeded: jsonb over 255 MiB
+_PROTOCOL_VIOLATION = "08P01"
+_INSUFFICIENT_PRIVILEGE = "42501"
+# duplicate_prepared_statement, invalid_sql_statement_name, and the protocol violation of a
+# Bind to a statement of the same name but other parameters.
+_PREPARED_CLASH = {"42P05", "26000", _PROTOCOL_VIOLATION}
+# psycopg's names for server-side prepared statements.  The name is matched, not the message,
+# which the server may send in another language.
+_PSYCOPG_STATEMENT = re.compile(r"\b_pg3_\d+\b")
+
+#: What to do when prepared statements meet a transaction-pooling proxy.
+PGBOUNCER_ADVICE = (
+    "this happens behind PgBouncer in transaction pooling mode, which runs each transaction "
+    "on whichever server connection is free, so a statement prepared on one is missing or "
+    "taken on another (and LISTEN does not survive either). Use "
+    "Config(prepare=False, listen=False) for a transaction-pooling PgBouncer"
+)
 
 
 def translate(exc: psycopg.Error, *, schema: str, queue: str | None = None) -> PgqrsError:
@@ -38,11 +57,27 @@ def translate(exc: psycopg.Error, *, schema: str, queue: str | None = None) -> P
     detail = (exc.diag.message_primary or str(exc)).strip()
     # psycopg reports a failed or lost connection as OperationalError, usually without SQLSTATE;
     # other SQLSTATE-less errors are client-side misuse, not connectivity.
-    lost = isinstance(exc, psycopg.OperationalError) and state is None
-    if lost or (state is not None and state.startswith(("08", "57P"))):
+    if isinstance(exc, psycopg.OperationalError) and state is None:
         return PgqrsConnectionError(f"cannot use the PostgreSQL connection: {detail}")
     if state is None:
         return PgqrsError(f"psycopg error: {detail}")
+    if state in _PREPARED_CLASH and _PSYCOPG_STATEMENT.search(detail):
+        return ConfigurationError(
+            f"server-side prepared statements do not work on this connection ({detail} "
+            f"[{state}]): {PGBOUNCER_ADVICE}"
+        )
+    if state == _PROTOCOL_VIOLATION:
+        # The server (or a proxy) refused a message: a fault in what was sent, not a lost link.
+        return PgqrsError(f"protocol error [{state}]: {detail}")
+    if state.startswith(("08", "57P")):
+        return PgqrsConnectionError(f"cannot use the PostgreSQL connection: {detail}")
+    if state == _INSUFFICIENT_PRIVILEGE:
+        return ConfigurationError(
+            f"{detail} [{state}]: the role lacks a privilege. Admin.install() must run as the "
+            f"owner of schema {schema!r}, or with CREATE on the database to create it; "
+            "producers and consumers need only USAGE on the schema and the DML grants on the "
+            "pgqrs tables (README, Least privilege)"
+        )
     if state in _SCHEMA_MISSING:
         return SchemaError(
             f"pgqrs is not installed in schema {schema!r} ({detail}); run Admin.install()"

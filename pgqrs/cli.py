@@ -14,7 +14,10 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TextIO
 
+import psycopg
+
 from . import __impl__, __version__
+from ._dsn import Redactor
 from .admin import Admin
 from .config import DSN_ENV
 from .consumer import Consumer
@@ -127,7 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     json_path=args.json,
                     argv=sys.argv[1:] if argv is None else argv,
                 )
-    except PgqrsError as exc:
-        print(f"pgqrs: error: {exc}", file=sys.stderr)
+    except (PgqrsError, psycopg.Error) as exc:  # bench drives psycopg directly for its baselines
+        # pgqrs's own errors come masked already; the baselines' raw psycopg ones do not.
+        message = Redactor(args.dsn or os.environ.get(DSN_ENV)).text(str(exc))
+        print(f"pgqrs: error: {message}", file=sys.stderr)
         return 1
     return 0

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
+from ._dsn import mask_dsn
 from ._validate import check_int as _check_int
 from ._validate import check_name
 from ._validate import check_seconds as _check_seconds
@@ -98,6 +99,17 @@ class Config:
         _check_seconds("poll_interval", self.poll_interval, positive=True)
         if self.max_payload_bytes is not None:
             _check_int("max_payload_bytes", self.max_payload_bytes, minimum=1)
+
+    def __repr__(self) -> str:
+        # The generated repr would print the DSN's password; ``str()`` falls back to this too.
+        shown = []
+        for item in fields(self):
+            if item.repr:
+                value = getattr(self, item.name)
+                if item.name == "dsn" and value is not None:
+                    value = mask_dsn(value)
+                shown.append(f"{item.name}={value!r}")
+        return f"{type(self).__qualname__}({', '.join(shown)})"
 
     @property
     def stale_seconds(self) -> float:

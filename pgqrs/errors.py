@@ -11,6 +11,7 @@ the original as ``__cause__``.
 from __future__ import annotations
 
 __all__ = [
+    "ConfigurationError",
     "MessageNotFoundError",
     "PayloadTooLargeError",
     "PgqrsConnectionError",
@@ -94,6 +95,12 @@ class PayloadTooLargeError(ValidationError):
 
 class PgqrsConnectionError(PgqrsError):
     """The database could not be reached or the connection broke."""
+
+
+class ConfigurationError(PgqrsError):
+    """pgqrs and its database do not fit together: prepared statements through a
+    transaction-pooling PgBouncer, or a role without the privileges a call needs.  Retrying
+    does not help; the message says what to change."""
 
 
 class SchemaError(PgqrsError):

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set up everything pgqrs needs on a fresh Debian/Ubuntu machine; safe to run again.
 #  - system: PostgreSQL server binaries (the tests start a throwaway cluster), libpq headers and
-#    pg_config (psycopg[c] compiles against them), a C compiler (the Cython core), a `postgres`
-#    OS user (initdb refuses root);
+#    pg_config (psycopg[c] compiles against them), a C compiler (the Cython core), PgBouncer
+#    (the suite runs the whole flow through a transaction-pooling PgBouncer), a `postgres` OS
+#    user (initdb and pgbouncer refuse root);
 #  - Python: a virtualenv in .venv with pgqrs installed editable, its compiled core built in
 #    place, and the test/bench/lint tools.
 set -euo pipefail
@@ -17,6 +18,10 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
   missing+=(postgresql)
 fi
 command -v gcc >/dev/null 2>&1 || missing+=(gcc)
+# Debian puts pgbouncer in /usr/sbin, which is not on an ordinary user's PATH.
+if ! command -v pgbouncer >/dev/null 2>&1 && [ ! -x /usr/sbin/pgbouncer ]; then
+  missing+=(pgbouncer)
+fi
 "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "bootstrap: installing system packages: ${missing[*]}"

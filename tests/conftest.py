@@ -23,12 +23,26 @@ import pgqrs
 from pgqrs import Admin, Consumer, Producer
 from pgqrs.embedded import given_or_throwaway
 
+from pgbouncer import OPT_OUT_ENV, transaction_pooler
+
 
 @pytest.fixture(scope="session")
 def dsn() -> Iterator[str]:
     """DSN of the test server's maintenance database."""
     with given_or_throwaway(os.environ.get("PGQRS_TEST_DSN")) as server_dsn:
         yield server_dsn
+
+
+@pytest.fixture(scope="session")
+def pgbouncer_dsn(dsn: str) -> Iterator[str]:
+    """DSN of the test server's maintenance database through a transaction-pooling PgBouncer.
+
+    A missing pgbouncer binary fails the tests that use this, unless PGQRS_TEST_NO_PGBOUNCER=1.
+    """
+    if os.environ.get(OPT_OUT_ENV) == "1":
+        pytest.skip(f"{OPT_OUT_ENV}=1: PgBouncer tests skipped on request")
+    with transaction_pooler(dsn) as bouncer_dsn:
+        yield bouncer_dsn
 
 
 def _admin_exec(dsn: str, statement: sql.Composable) -> None:

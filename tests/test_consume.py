@@ -10,6 +10,7 @@ import signal
 import sys
 import textwrap
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -17,8 +18,9 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
-from pgqrs import Config, QueueMessage, ValidationError, WorkerStatus
+from pgqrs import Config, Consumer, QueueMessage, ValidationError, WorkerStatus
 
 from conftest import Clients
 
@@ -175,14 +177,84 @@ async def wake_up_latency(clients: Clients, queue: str, config: Config) -> float
         await asyncio.wait([loop])
 
 
+#: Long enough between two polls of an idle loop that its next wait (twice as long: waits
+#: double from 10 ms) leaves a NOTIFY-driven wake-up a wide margin on a loaded machine.
+LONG_GAP = 0.6
+#: pg_stat_activity rows of the idle loop's polls (only dequeue uses SKIP LOCKED).
+POLLS = """
+SELECT max(query_start) FROM pg_stat_activity
+WHERE application_name = %s AND query LIKE '%%SKIP LOCKED%%'
+"""
+
+
+async def after_long_wait(dsn: str, tag: str) -> float:
+    """Watch the polls of the idle consume loop whose connections carry ``tag`` as their
+    application_name; once one follows the previous after at least LONG_GAP, return the
+    earliest ``time.monotonic()`` at which its next poll can happen.
+
+    The poll just seen started after the previous look (``sent``).  ``gap`` is the last wait
+    plus one dequeue's round trip, which is far shorter than the wait, so the next wait (twice
+    the last) is at least ``gap``: the next poll comes no sooner than ``sent + gap``.
+    """
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as watcher:
+        previous_start, previous_sent = None, time.monotonic()
+        deadline = previous_sent + 30
+        while time.monotonic() < deadline:
+            sent = time.monotonic()
+            cur = await watcher.execute(POLLS, [tag])
+            row = await cur.fetchone()
+            start = row[0] if row else None
+            if start is not None and start != previous_start:
+                if previous_start is not None:
+                    gap = (start - previous_start).total_seconds()
+                    if gap >= LONG_GAP:
+                        return previous_sent + gap
+                previous_start = start
+            previous_sent = sent
+            await asyncio.sleep(0.01)
+    raise AssertionError(f"the idle loop never waited {LONG_GAP} s between two polls")
+
+
+async def wake_up(clients: Clients, queue: str, *, listen: bool) -> tuple[float, float]:
+    """Enqueue (with NOTIFY) just after an idle consume loop polled, once its backoff waits are
+    long.  Returns when the handler got the message and the earliest moment the loop's next
+    poll could have found it, both ``time.monotonic()``."""
+    tag = f"pgqrs-wake-{uuid.uuid4().hex[:8]}"
+    # No heartbeats: their statements would take the place of the polls in pg_stat_activity.
+    config = Config(notify=True, listen=listen, poll_interval=60, heartbeat_interval=3600)
+    dsn = make_conninfo(clients.dsn, application_name=tag)
+    consumer = Consumer(dsn, queue, "wake-host", 7200, schema=clients.schema, config=config)
+    producer = clients.producer(queue, config=Config(notify=True))
+    received: asyncio.Queue[float] = asyncio.Queue()
+
+    async def handler(message: QueueMessage) -> None:
+        received.put_nowait(time.monotonic())
+
+    loop = asyncio.create_task(consumer.consume(handler))
+    try:
+        next_poll = await after_long_wait(clients.dsn, tag)
+        await producer.enqueue("wake up")
+        # Polling alone finds it at the next poll, about 2 * LONG_GAP away.
+        return await asyncio.wait_for(received.get(), 30), next_poll
+    finally:
+        loop.cancel()
+        await asyncio.wait([loop])
+        await consumer.close()
+
+
 async def test_notify_wakes_an_idle_loop(
     clients: Clients, queue_factory: Callable[..., Any]
 ) -> None:
-    # Polling alone would take up to 5 s here.
-    latency = await wake_up_latency(
-        clients, await queue_factory(), Config(notify=True, listen=True, poll_interval=5)
-    )
-    assert latency < 1.0
+    handled, next_poll = await wake_up(clients, await queue_factory(), listen=True)
+    assert handled < next_poll, "the loop waited for its next poll: no NOTIFY woke it"
+
+
+async def test_without_listen_only_the_next_poll_finds_the_message(
+    clients: Clients, queue_factory: Callable[..., Any]
+) -> None:
+    # The control of the test above: same producer NOTIFY, same timing, no LISTEN.
+    handled, next_poll = await wake_up(clients, await queue_factory(), listen=False)
+    assert handled >= next_poll
 
 
 async def test_loop_polls_without_listen(
