@@ -1,36 +1,15 @@
 # Types of the compiled core; pgqrs/_core_py.py is its pure-Python twin and specification.
+# QueueMessage is declared in pgqrs.types, so users' type checkers see the public name.
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
+
+from .types import QueueMessage as QueueMessage
 
 COPY_HEADER: bytes
 COPY_TRAILER: bytes
 COPY_COLUMNS: tuple[str, ...]
 MESSAGE_COLUMNS: tuple[str, ...]
-
-class QueueMessage:
-    id: int
-    queue_id: int
-    payload: Any
-    enqueued_at: datetime
-    vt: datetime
-    read_ct: int
-    dequeued_at: datetime | None
-    producer_worker_id: int | None
-    consumer_worker_id: int | None
-    def __init__(
-        self,
-        id: int,
-        queue_id: int,
-        payload: Any,
-        enqueued_at: datetime,
-        vt: datetime,
-        read_ct: int,
-        dequeued_at: datetime | None = ...,
-        producer_worker_id: int | None = ...,
-        consumer_worker_id: int | None = ...,
-    ) -> None: ...
-    def to_dict(self) -> dict[str, Any]: ...
 
 class CopyEncoder:
     def __init__(

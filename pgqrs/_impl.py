@@ -37,8 +37,9 @@ def _load() -> tuple[ModuleType, str]:
 
 
 if TYPE_CHECKING:
-    # The pure-Python twin is the typed specification; the compiled core matches it.
-    from . import _core_py as core
+    # Typed by the stub (_core.pyi), which both cores match; it names the public
+    # pgqrs.types.QueueMessage rather than either core's own class.
+    from . import _core as core
 
     impl: str
 else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._impl import core
 from ._rows import ArchivedRow, MetricsRow, QueueRow, WorkerHealthRow, WorkerRow, WorkerStatsRow
@@ -27,7 +27,56 @@ __all__ = [
     "WorkerStatus",
 ]
 
-QueueMessage = core.QueueMessage
+if TYPE_CHECKING:
+
+    class QueueMessage:
+        """A message as stored in the queue, with its delivery state.
+
+        At run time this is the core's class (compiled or pure Python, ``pgqrs.__impl__``);
+        the declaration here gives type checkers one public name for both.
+
+        Attributes:
+            id: message id, unique across all queues of a schema.
+            queue_id: id of the queue holding it.
+            payload: the JSON value that was enqueued.
+            enqueued_at: when it was enqueued (database clock, UTC).
+            vt: visibility time: the message can be dequeued from then on; while leased, the
+                end of the lease.
+            read_ct: how many times it has been delivered.
+            dequeued_at: time of the latest delivery, or ``None``.
+            producer_worker_id: worker that enqueued it, if known.
+            consumer_worker_id: worker holding (or last holding) its lease, if any.
+        """
+
+        id: int
+        queue_id: int
+        payload: Any
+        enqueued_at: datetime
+        vt: datetime
+        read_ct: int
+        dequeued_at: datetime | None
+        producer_worker_id: int | None
+        consumer_worker_id: int | None
+
+        def __init__(
+            self,
+            id: int,
+            queue_id: int,
+            payload: Any,
+            enqueued_at: datetime,
+            vt: datetime,
+            read_ct: int,
+            dequeued_at: datetime | None = None,
+            producer_worker_id: int | None = None,
+            consumer_worker_id: int | None = None,
+        ) -> None: ...
+
+        def to_dict(self) -> dict[str, Any]:
+            """The message's fields as a dict (for logging or a JSON response)."""
+            ...
+
+else:
+    QueueMessage = core.QueueMessage
 
 _int8 = core.decode_int8
 _ts = core.decode_timestamptz

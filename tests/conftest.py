@@ -12,7 +12,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 import pytest
@@ -45,7 +45,7 @@ def pgbouncer_dsn(dsn: str) -> Iterator[str]:
         yield bouncer_dsn
 
 
-def _admin_exec(dsn: str, statement: sql.Composable) -> None:
+def _admin_exec(dsn: str, statement: sql.Composed) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(statement)
 
@@ -74,6 +74,9 @@ def schema(dsn: str) -> Iterator[str]:
     _admin_exec(dsn, sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(name)))
 
 
+Client = TypeVar("Client", Admin, Producer, Consumer)
+
+
 class Clients:
     """Creates pgqrs objects bound to the test's schema and closes them afterwards."""
 
@@ -83,7 +86,7 @@ class Clients:
         self._opened: list[Admin | Producer | Consumer] = []
         self._ports = iter(range(20000, 30000))
 
-    def _keep(self, obj: Any) -> Any:
+    def _keep(self, obj: Client) -> Client:
         self._opened.append(obj)
         return obj
 

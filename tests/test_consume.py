@@ -206,7 +206,7 @@ async def after_long_wait(dsn: str, tag: str) -> float:
             start = row[0] if row else None
             if start is not None and start != previous_start:
                 if previous_start is not None:
-                    gap = (start - previous_start).total_seconds()
+                    gap: float = (start - previous_start).total_seconds()
                     if gap >= LONG_GAP:
                         return previous_sent + gap
                 previous_start = start

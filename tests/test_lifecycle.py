@@ -161,7 +161,9 @@ async def test_prepare_setting_controls_server_side_statements(
         for _ in range(8):  # past psycopg's automatic prepare threshold (5)
             await db.fetch(queries.heartbeat, {"worker_id": 0, "started_at": None})
             await db.fetch(queries.get_queue, {"queue_name": "none"})
-        count = Statement("count", b"SELECT count(*) FROM pg_prepared_statements", None, False)
+        count: Statement[Any] = Statement(
+            "count", b"SELECT count(*) FROM pg_prepared_statements", None, False
+        )
         async with db.transaction() as tx:
             ((prepared,),) = await tx.fetch(count)
         assert (int.from_bytes(prepared) > 0) is prepare

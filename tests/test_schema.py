@@ -154,7 +154,7 @@ def generic_plan(dsn: str, query: bytes, params: dict[str, Any]) -> dict[str, An
     text = re.sub(r"%\((\w+)\)[sbt]", placeholder, query.decode())
     with psycopg.connect(dsn, autocommit=True) as conn, conn.transaction():
         conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-        conn.execute(sql.SQL("PREPARE generic_probe AS {}").format(sql.SQL(text)))  # type: ignore[arg-type]
+        conn.execute(sql.SQL("PREPARE generic_probe AS {}").format(sql.SQL(text)))
         cur = psycopg.ClientCursor(conn)
         args = sql.SQL(", ").join(sql.Literal(params[name]) for name in names)
         cur.execute(sql.SQL("EXPLAIN (FORMAT JSON) EXECUTE generic_probe ({})").format(args))

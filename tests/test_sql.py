@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import re
+from types import ModuleType
 
 import psycopg
 from psycopg import pq
@@ -20,6 +21,7 @@ from pgqrs._sql import (
 )
 from pgqrs.admin import SCHEMA_OBJECTS
 
+core_c: ModuleType | None
 try:
     core_c = importlib.import_module("pgqrs._core")
 except ImportError:  # a pure-Python build
