@@ -7,8 +7,6 @@ import asyncio
 import functools
 import os
 import signal
-import sys
-import textwrap
 import time
 import uuid
 from collections import Counter
@@ -23,6 +21,7 @@ from psycopg.conninfo import make_conninfo
 from pgqrs import Config, Consumer, QueueMessage, ValidationError, WorkerStatus
 
 from conftest import Clients
+from processes import spawn
 
 
 def archive_ids(dsn: str, schema: str) -> Counter[int]:
@@ -289,15 +288,7 @@ async def test_consumer_killed_mid_batch_loses_nothing(
     queue = await queue_factory()
     total = 300
     ids = await clients.producer(queue).enqueue_batch(list(range(total)))
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        textwrap.dedent(KILLED),
-        clients.dsn,
-        clients.schema,
-        queue,
-        stdout=asyncio.subprocess.PIPE,
-    )
+    proc = await spawn(KILLED, clients.dsn, clients.schema, queue)
     assert proc.stdout is not None
     try:
         for _ in range(75):  # into the second batch

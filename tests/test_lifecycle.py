@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
-import textwrap
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +26,7 @@ from pgqrs._pool import IDLE_CHECK_AFTER
 from pgqrs._sql import Statement, queries_for
 
 from conftest import Clients
+from processes import spawn
 
 UNREACHABLE = "host=127.0.0.1 port=1 dbname=nothing user=nobody connect_timeout=1"
 
@@ -131,15 +130,7 @@ async def test_same_identity_in_new_processes(
 ) -> None:
     queue = await queue_factory()
     for _ in range(2):
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            textwrap.dedent(SNIPPET),
-            clients.dsn,
-            clients.schema,
-            queue,
-            stderr=subprocess.PIPE,
-        )
+        proc = await spawn(SNIPPET, clients.dsn, clients.schema, queue, stderr=subprocess.PIPE)
         _, err = await proc.communicate()
         assert proc.returncode == 0, err.decode()
     admin = clients.admin()

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
-import textwrap
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +16,7 @@ from psycopg import sql
 from pgqrs import Config, Consumer, WorkerError, WorkerNotFoundError, WorkerStatus
 
 from conftest import Clients
+from processes import spawn
 
 FAST = Config(heartbeat_interval=0.1)  # stale after 0.3 s
 
@@ -201,16 +200,6 @@ async def main(dsn, schema, queue):
 
 asyncio.run(main(*sys.argv[1:]))
 """
-
-
-async def spawn(snippet: str, *args: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        textwrap.dedent(snippet),
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-    )
 
 
 async def test_live_process_refused_then_taken_over_after_sigkill(
