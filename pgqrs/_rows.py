@@ -25,6 +25,7 @@ __all__ = [
     "MessageRow",
     "MetricsRow",
     "NameRow",
+    "OwnerRow",
     "QueueRow",
     "ReclaimedRow",
     "RegisteredRow",
@@ -97,6 +98,11 @@ class LockedWorkerRow(NamedTuple):
     queue_id: OptRaw  # the queue asked for, looked up by name; NULL if it does not exist
 
 
+class OwnerRow(NamedTuple):
+    id: Raw
+    process_id: OptRaw
+
+
 class StatusRow(NamedTuple):
     status: str
 
@@ -117,6 +123,7 @@ class WorkerRow(NamedTuple):
     status: str
     process_host: str | None
     process_id: OptRaw
+    kind: str | None
 
 
 class WorkerHealthRow(NamedTuple):
@@ -130,6 +137,7 @@ class WorkerHealthRow(NamedTuple):
     status: str
     process_host: str | None
     process_id: OptRaw
+    kind: str | None
     heartbeat_age: float
     is_stale: bool
     leased_messages: Raw

@@ -26,6 +26,7 @@ from ._rows import (
     MessageRow,
     MetricsRow,
     NameRow,
+    OwnerRow,
     QueueRow,
     ReclaimedRow,
     RegisteredRow,
@@ -40,8 +41,9 @@ from ._rows import (
 
 __all__ = ["SCHEMA_VERSION", "Queries", "Statement", "queries_for", "render_script", "script"]
 
-#: The schema version ``sql/schema.sql`` records; ``Admin.verify`` expects exactly this.
-SCHEMA_VERSION = 1
+#: The schema version ``sql/schema.sql`` records; ``Admin.verify`` expects exactly this, and
+#: ``Admin.install`` upgrades an older one with ``sql/migrate_v2.sql`` ... ``migrate_v<this>.sql``.
+SCHEMA_VERSION = 2
 
 _QUERY_NAME = re.compile(r"^-- name: (\w+)[ \t]*$", re.MULTILINE)
 
@@ -168,6 +170,8 @@ class Queries:
     queue_metrics: Statement[MetricsRow] = _returns(MetricsRow)
     # workers
     register_worker: Statement[RegisteredRow] = _returns(RegisteredRow)
+    shared_identity_owners: Statement[OwnerRow] = _returns(OwnerRow)
+    register_shared: Statement[RegisteredRow] = _returns(RegisteredRow)
     lock_worker: Statement[LockedWorkerRow] = _returns(LockedWorkerRow)
     take_over_worker: Statement[RegisteredRow] = _returns(RegisteredRow)
     stop_worker: Statement[IdRow] = _returns(IdRow)

@@ -22,7 +22,7 @@ import weakref
 from collections.abc import AsyncIterator
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 from ._database import Database, Transaction
 from ._impl import core
@@ -41,6 +41,21 @@ log = logging.getLogger("pgqrs")
 #: Recorded as ``process_host``: a takeover by PID check is only meaningful on the same machine.
 PROCESS_HOST = socket.gethostname()
 
+#: Every producer and consumer object of this process that still exists.  A row of this process
+#: that none of them holds belongs to an object that is gone (dropped with an old event loop),
+#: and a shared identity may reuse it.
+_LIVE_WORKERS: weakref.WeakSet[Worker] = weakref.WeakSet()
+
+
+def _held_here(config: Config) -> set[int]:
+    """Worker rows of this database and schema held by live objects of this process."""
+    where = (config.resolved_dsn(), config.schema)
+    return {
+        w._worker_id
+        for w in _LIVE_WORKERS
+        if w._worker_id is not None and (w._config.resolved_dsn(), w._config.schema) == where
+    }
+
 
 def _pid_alive(pid: int) -> bool:
     """Whether a process with this id exists on this machine."""
@@ -57,6 +72,9 @@ def _pid_alive(pid: int) -> bool:
 
 class Worker:
     """Base of :class:`~pgqrs.Producer` and :class:`~pgqrs.Consumer`."""
+
+    #: Recorded in the worker row: ``"producer"`` or ``"consumer"``.
+    kind: ClassVar[str]
 
     def __init__(
         self,
@@ -82,6 +100,7 @@ class Worker:
         self._channel: str | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._heartbeat_loop: asyncio.AbstractEventLoop | None = None
+        _LIVE_WORKERS.add(self)
 
     @property
     def queue_name(self) -> str:
@@ -141,6 +160,12 @@ class Worker:
         async with self._db.transaction(queue=self._queue_name) as tx:
             yield tx
 
+    @property
+    def _shared_identity(self) -> bool:
+        """Producers hold no leases, so their identity may serve several live processes; a
+        consumer's is its own, except on port 0 ("any free identity", as with sockets)."""
+        return self.kind == "producer" or self._port == 0
+
     async def _register(self) -> None:
         """Register the identity, or take its row over if the rules above allow it.
 
@@ -151,14 +176,26 @@ class Worker:
         params: dict[str, Any] = {
             "hostname": self._hostname,
             "port": self._port,
+            "kind": self.kind,
             "queue_name": self._queue_name,
             "process_host": PROCESS_HOST,
             "process_id": os.getpid(),
             "stale_after": self._config.stale_seconds,
+            # Producers of one process share their row; each port-0 consumer has its own.
+            "join": self.kind == "producer",
         }
-        async with self._db.transaction(queue=self._queue_name) as tx:
-            registered = await tx.rows(self._sql.register_worker, params)
-            row = registered[0] if registered else await self._take_over(tx, params)
+        if self._shared_identity:
+            params["dead"] = await self._gone_owners(params)
+            row = await self._db.one(
+                self._sql.register_shared,
+                params,
+                missing=lambda: QueueNotFoundError(self._queue_name),
+                queue=self._queue_name,
+            )
+        else:
+            async with self._db.transaction(queue=self._queue_name) as tx:
+                registered = await tx.rows(self._sql.register_worker, params)
+                row = registered[0] if registered else await self._take_over(tx, params)
         self._worker_id = core.decode_int8(row.id)
         self._queue_id = core.decode_int8(row.queue_id)
         self._started_at = core.decode_timestamptz(row.started_at)
@@ -166,6 +203,22 @@ class Worker:
         self._channel = (
             channel_name(self._config.schema, self._queue_id) if self._config.notify else None
         )
+
+    async def _gone_owners(self, params: dict[str, Any]) -> list[int]:
+        """Live-looking rows of this shared identity on this host whose owner is gone: a
+        process that no longer exists, or an object of this process that no longer does."""
+        held, pid = _held_here(self._config), os.getpid()
+        gone = []
+        for owner in await self._db.rows(self._sql.shared_identity_owners, params):
+            row_id = core.decode_int8(owner.id)
+            owner_pid = None if owner.process_id is None else core.decode_int8(owner.process_id)
+            if owner_pid is None:
+                continue
+            if (owner_pid == pid and row_id not in held) or (
+                owner_pid != pid and not _pid_alive(owner_pid)
+            ):
+                gone.append(row_id)
+        return gone
 
     async def _take_over(self, tx: Transaction, params: dict[str, Any]) -> RegisteredRow:
         """The identity's row exists (or the queue does not): take it over if allowed."""

@@ -36,6 +36,8 @@ SCHEMA_OBJECTS = (
     "pgqrs_schema_version",
     "pgqrs_queues",
     "pgqrs_workers",
+    "pgqrs_workers_identity_idx",
+    "pgqrs_workers_process_idx",
     "pgqrs_messages",
     "pgqrs_messages_id_seq",
     "pgqrs_messages_queue_vt_idx",
@@ -69,45 +71,57 @@ class Admin:
         return self._config
 
     async def install(self) -> None:
-        """Create the schema, tables, indexes and types; harmless if already installed.
+        """Create the schema, tables, indexes and types, or upgrade an earlier pgqrs schema in
+        place to this version; harmless if already installed.
 
-        Runs in one transaction under an advisory lock, so concurrent installs are safe.
+        Runs in one transaction under an advisory lock, so concurrent installs are safe and an
+        upgrade that fails leaves the database as it was.  An upgrade keeps every queue,
+        message, lease, worker and archive row.
 
         Raises:
             SchemaError: the database holds a newer pgqrs schema than this library knows.
         """
+        schema = self._config.schema
         async with self._db.transaction() as tx:
             await tx.execute(self._sql.install_lock)
             found = await self._installed_version(tx)
             if found is not None and found > SCHEMA_VERSION:
                 raise SchemaError(
-                    f"schema {self._config.schema!r} holds pgqrs schema version {found}; this "
+                    f"schema {schema!r} holds pgqrs schema version {found}; this "
                     f"pgqrs knows version {SCHEMA_VERSION}: upgrade pgqrs"
                 )
-            await tx.execute(script("schema.sql", self._config.schema))
+            if found is not None:
+                for version in range(found + 1, SCHEMA_VERSION + 1):
+                    await tx.execute(script(f"migrate_v{version}.sql", schema))
+            # Idempotent: creates everything on a fresh database, changes nothing on a current one.
+            await tx.execute(script("schema.sql", schema))
 
     async def verify(self) -> None:
-        """Check that every pgqrs object exists and the schema version matches.
+        """Check that the schema version is the one this pgqrs expects and every pgqrs object
+        exists.
 
         Raises:
-            SchemaError: naming what is missing or mismatched.
+            SchemaError: naming the version found and the version expected (and what to do),
+                or what is missing.
         """
+        schema = self._config.schema
+        async with self._db.transaction() as tx:
+            found = await self._installed_version(tx)
+        if found is not None and found != SCHEMA_VERSION:
+            older = found < SCHEMA_VERSION
+            advice = "run Admin.install() to upgrade it in place" if older else "upgrade pgqrs"
+            raise SchemaError(
+                f"pgqrs schema in {schema!r} is version {found}, expected {SCHEMA_VERSION}: "
+                f"{advice}"
+            )
         rows = await self._db.rows(
-            self._sql.installed_objects,
-            {"schema": self._config.schema, "names": list(SCHEMA_OBJECTS)},
+            self._sql.installed_objects, {"schema": schema, "names": list(SCHEMA_OBJECTS)}
         )
         missing = sorted(set(SCHEMA_OBJECTS) - {row.name for row in rows})
         if missing:
             raise SchemaError(
-                f"pgqrs schema in {self._config.schema!r} is incomplete; missing: "
-                f"{', '.join(missing)}. Run Admin.install()."
-            )
-        async with self._db.transaction() as tx:
-            found = await self._installed_version(tx)
-        if found != SCHEMA_VERSION:
-            raise SchemaError(
-                f"pgqrs schema in {self._config.schema!r} is version {found}, expected "
-                f"{SCHEMA_VERSION}"
+                f"pgqrs schema in {schema!r} is incomplete; missing: {', '.join(missing)}. "
+                "Run Admin.install()."
             )
 
     async def uninstall(self) -> None:

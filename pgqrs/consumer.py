@@ -34,6 +34,8 @@ class Consumer(Worker):
     for :class:`~pgqrs.Producer`.
     """
 
+    kind = "consumer"
+
     async def dequeue(self) -> list[QueueMessage]:
         """Lease up to ``Config.dequeue_batch_size`` visible messages for
         ``Config.lock_seconds``.

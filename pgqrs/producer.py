@@ -37,6 +37,8 @@ class Producer(Worker):
         config: further settings, see :class:`~pgqrs.Config`.
     """
 
+    kind = "producer"
+
     async def enqueue(self, payload: Any) -> int:
         """Put one message on the queue, visible at once.
 

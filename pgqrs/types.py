@@ -127,6 +127,8 @@ class WorkerInfo:
     process_host: str | None = None
     #: ``os.getpid()`` of that process.
     process_id: int | None = None
+    #: ``"producer"`` or ``"consumer"`` (``None`` for rows registered before schema version 2).
+    kind: str | None = None
 
     @classmethod
     def from_row(cls, row: WorkerRow) -> WorkerInfo:
@@ -141,6 +143,7 @@ class WorkerInfo:
             status=WorkerStatus(row.status),
             process_host=row.process_host,
             process_id=_opt_int8(row.process_id),
+            kind=row.kind,
         )
 
 

@@ -87,13 +87,59 @@ WHERE %(queue_name)s::text IS NULL OR q.queue_name = %(queue_name)s::text
 ORDER BY q.id;
 
 -- name: register_worker
--- A new identity: one statement.  No row back means the queue is missing or the identity
--- exists; then lock_worker decides (in a transaction) whether it may be taken over.
-INSERT INTO {schema}.pgqrs_workers (hostname, port, queue_id, process_host, process_id)
-SELECT %(hostname)s, %(port)s, q.id, %(process_host)s, %(process_id)s
+-- An exclusive identity (a consumer on a fixed port), new: one statement.  No row back means
+-- the queue is missing or the identity exists; then lock_worker decides (in a transaction)
+-- whether it may be taken over.
+INSERT INTO {schema}.pgqrs_workers (hostname, port, queue_id, process_host, process_id, kind)
+SELECT %(hostname)s, %(port)s, q.id, %(process_host)s, %(process_id)s, %(kind)s
 FROM {schema}.pgqrs_queues q WHERE q.queue_name = %(queue_name)s
-ON CONFLICT (hostname, port) DO NOTHING
+ON CONFLICT (hostname, port) WHERE kind IS DISTINCT FROM 'producer' AND port <> 0 DO NOTHING
 RETURNING id, queue_id, started_at;
+
+-- name: shared_identity_owners
+-- The live-looking rows of a shared identity on this host: registration takes over those whose
+-- owner is gone (the client checks pids and its own objects), as for exclusive identities.
+SELECT id, process_id::int8 FROM {schema}.pgqrs_workers
+WHERE hostname = %(hostname)s AND port = %(port)s AND kind = %(kind)s
+  AND process_host = %(process_host)s AND status <> 'stopped';
+
+-- name: register_shared
+-- A shared identity (a producer, or a consumer on port 0): one row per process.  A producer
+-- joins this process's live row for the identity and queue (%(join)s); otherwise a stopped or
+-- stale row of the identity, or one whose process is gone (%(dead)s), is taken over, the lowest
+-- id first, so the rows stay as few as the processes that ran at once; otherwise a row is added.
+-- No row back: the queue is missing.
+WITH q AS (
+    SELECT id FROM {schema}.pgqrs_queues WHERE queue_name = %(queue_name)s
+), mine AS (
+    SELECT w.id, w.queue_id, w.started_at FROM {schema}.pgqrs_workers w JOIN q ON w.queue_id = q.id
+    WHERE %(join)s::bool AND w.hostname = %(hostname)s AND w.port = %(port)s
+      AND w.kind = %(kind)s AND w.process_host = %(process_host)s
+      AND w.process_id = %(process_id)s AND w.status <> 'stopped'
+    ORDER BY w.id LIMIT 1
+), reusable AS (
+    SELECT w.id FROM {schema}.pgqrs_workers w
+    WHERE NOT EXISTS (SELECT 1 FROM mine)
+      AND w.hostname = %(hostname)s AND w.port = %(port)s AND w.kind = %(kind)s
+      AND (w.status = 'stopped' OR w.id = ANY(%(dead)s::int8[])
+           OR w.heartbeat_at < now() - make_interval(secs => %(stale_after)s::float8))
+    ORDER BY w.id LIMIT 1
+    FOR UPDATE SKIP LOCKED
+), taken AS (
+    UPDATE {schema}.pgqrs_workers w
+    SET queue_id = q.id, status = 'ready', started_at = clock_timestamp(), heartbeat_at = now(),
+        shutdown_at = NULL, process_host = %(process_host)s, process_id = %(process_id)s
+    FROM reusable, q WHERE w.id = reusable.id
+    RETURNING w.id, w.queue_id, w.started_at
+), added AS (
+    INSERT INTO {schema}.pgqrs_workers (hostname, port, queue_id, process_host, process_id, kind)
+    SELECT %(hostname)s, %(port)s, q.id, %(process_host)s, %(process_id)s, %(kind)s FROM q
+    WHERE NOT EXISTS (SELECT 1 FROM mine) AND NOT EXISTS (SELECT 1 FROM reusable)
+    RETURNING id, queue_id, started_at
+)
+SELECT id, queue_id, started_at FROM mine
+UNION ALL SELECT id, queue_id, started_at FROM taken
+UNION ALL SELECT id, queue_id, started_at FROM added;
 
 -- name: lock_worker
 -- FOR UPDATE: of two processes racing for one identity, the second waits here and then sees
@@ -105,7 +151,7 @@ SELECT w.id, w.status::text,
        (SELECT q.id FROM {schema}.pgqrs_queues q WHERE q.queue_name = %(queue_name)s)
            AS queue_id
 FROM {schema}.pgqrs_workers w
-WHERE w.hostname = %(hostname)s AND w.port = %(port)s
+WHERE w.hostname = %(hostname)s AND w.port = %(port)s AND w.kind IS DISTINCT FROM 'producer'
 FOR UPDATE OF w;
 
 -- name: take_over_worker
@@ -115,7 +161,7 @@ FOR UPDATE OF w;
 UPDATE {schema}.pgqrs_workers
 SET queue_id = %(queue_id)s, status = 'ready', started_at = clock_timestamp(),
     heartbeat_at = now(), shutdown_at = NULL, process_host = %(process_host)s,
-    process_id = %(process_id)s
+    process_id = %(process_id)s, kind = %(kind)s
 WHERE id = %(worker_id)s
 RETURNING id, queue_id, started_at;
 
@@ -151,12 +197,12 @@ SELECT w.status::text, EXISTS (SELECT 1 FROM changed) AS changed FROM w;
 
 -- name: get_worker
 SELECT id, hostname, port::int8, queue_id, started_at, heartbeat_at, shutdown_at, status::text,
-       process_host, process_id::int8
+       process_host, process_id::int8, kind
 FROM {schema}.pgqrs_workers WHERE id = %(id)s;
 
 -- name: list_workers
 SELECT id, hostname, port::int8, queue_id, started_at, heartbeat_at, shutdown_at, status::text,
-       process_host, process_id::int8
+       process_host, process_id::int8, kind
 FROM {schema}.pgqrs_workers
 WHERE (%(queue_id)s::int8 IS NULL OR queue_id = %(queue_id)s::int8)
   AND (%(status)s::text IS NULL OR status::text = %(status)s::text)
@@ -171,7 +217,7 @@ WHERE (%(queue_id)s::int8 IS NULL OR queue_id = %(queue_id)s::int8)
 -- Stale: not stopped and no heartbeat within stale_after.  Leases are counted on the worker's
 -- queue through its (queue_id, vt) index range of valid leases.
 SELECT w.id, w.hostname, w.port::int8, w.queue_id, w.started_at, w.heartbeat_at, w.shutdown_at,
-       w.status::text, w.process_host, w.process_id::int8,
+       w.status::text, w.process_host, w.process_id::int8, w.kind,
        extract(epoch FROM now() - w.heartbeat_at)::float8 AS heartbeat_age,
        w.status <> 'stopped'
            AND w.heartbeat_at < now() - make_interval(secs => %(stale_after)s::float8)

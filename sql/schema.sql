@@ -1,8 +1,10 @@
--- pgqrs schema, version 1.
+-- pgqrs schema, version 2.
 --
 -- `{schema}` stands for the target schema; pgqrs substitutes a quoted identifier.  To apply it by
 -- hand:   sed 's/{schema}/public/g' sql/schema.sql | psql "$DSN"
--- Every statement is idempotent, so installing twice is harmless.
+-- Every statement is idempotent, so installing twice is harmless.  This file creates the newest
+-- version directly; a database installed by an earlier pgqrs is upgraded in place by
+-- migrate_v<N>.sql, one version at a time (Admin.install() does both).
 
 CREATE SCHEMA IF NOT EXISTS {schema};
 
@@ -38,8 +40,21 @@ CREATE TABLE IF NOT EXISTS {schema}.pgqrs_workers (
     -- for its heartbeat to go stale.
     process_host text,
     process_id integer,
-    UNIQUE (hostname, port)
+    -- NULL for rows registered before schema version 2, which did not record it.  Last, as
+    -- migrate_v2.sql adds it, so upgraded and fresh tables are alike.
+    kind text CHECK (kind IN ('producer', 'consumer'))
 );
+
+-- A consumer on a fixed port owns its identity, and the leases that come with it: one row, one
+-- live process.  Producers (which hold no leases) and consumers on port 0 share an identity
+-- across processes, one row per process (README: Workers).
+CREATE UNIQUE INDEX IF NOT EXISTS pgqrs_workers_identity_idx
+    ON {schema}.pgqrs_workers (hostname, port)
+    WHERE kind IS DISTINCT FROM 'producer' AND port <> 0;
+
+-- Registration of a shared identity finds this process's row, or a stopped or stale one to reuse.
+CREATE INDEX IF NOT EXISTS pgqrs_workers_process_idx
+    ON {schema}.pgqrs_workers (hostname, port, process_host, process_id);
 
 -- Batch enqueue reserves ids from this sequence, then COPYs rows that carry them, so ids come
 -- back in input order; hence BY DEFAULT and a sequence with a fixed name.
@@ -91,4 +106,4 @@ CREATE INDEX IF NOT EXISTS pgqrs_archive_queue_archived_idx
 CREATE INDEX IF NOT EXISTS pgqrs_archive_dead_letters_idx
     ON {schema}.pgqrs_archive (queue_id, id) WHERE dead_lettered_at IS NOT NULL;
 
-INSERT INTO {schema}.pgqrs_schema_version (version) VALUES (1) ON CONFLICT DO NOTHING;
+INSERT INTO {schema}.pgqrs_schema_version (version) VALUES (2) ON CONFLICT DO NOTHING;
