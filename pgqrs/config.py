@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields, replace
 
 from ._dsn import mask_dsn
 from ._validate import check_int as _check_int
-from ._validate import check_name
+from ._validate import check_schema
 from ._validate import check_seconds as _check_seconds
 from .errors import ValidationError
 
@@ -84,7 +84,7 @@ class Config:
     prepare: bool = True
 
     def __post_init__(self) -> None:
-        check_name("Config.schema", self.schema)
+        check_schema(self.schema)
         _check_int("pool_min_size", self.pool_min_size, minimum=0)
         _check_int("pool_max_size", self.pool_max_size, minimum=1)
         if self.pool_min_size > self.pool_max_size:
