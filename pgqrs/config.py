@@ -61,7 +61,8 @@ class Config:
         poll_interval: longest wait between two polls of an idle queue in a consume loop
             (polls back off from 10 ms up to this).
         max_payload_bytes: largest JSON encoding accepted for one payload; ``None`` removes the
-            limit (PostgreSQL's own jsonb limit of 255 MiB still applies).
+            limit (PostgreSQL's own jsonb limit of 255 MiB still applies, and the core refuses
+            JSON over 2 GiB, the most a COPY field can carry).
         prepare: use server-side prepared statements for the hot statements.  Turn off behind
             PgBouncer in transaction pooling mode before 1.21.
     """
