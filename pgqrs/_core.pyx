@@ -224,6 +224,15 @@ cdef inline int _leaf(PyObject *item) noexcept:
     return 1 if kind is &PyBool_Type else 0
 
 
+cdef inline object _nonfinite_entry(PyObject *entry):
+    """``_nonfinite`` of a borrowed container item, leaves decided without a reference."""
+    cdef int leaf = _leaf(entry)
+    if leaf == 1:
+        return None
+    item = <object>entry
+    return item if leaf == 2 else _nonfinite(item)
+
+
 cdef object _nonfinite(object value):
     """The first NaN or infinite float in ``value``, looked up where orjson looks (see
     ``_core_py._nonfinite``); ``None`` if there is none."""
@@ -232,7 +241,6 @@ cdef object _nonfinite(object value):
     cdef PyObject *key
     cdef PyObject *entry
     cdef Py_ssize_t pos = 0
-    cdef int leaf
     if kind is float:
         return None if isfinite(<double>value) else value
     # Exact dicts and lists first, their leaves tested on borrowed pointers: the walk runs for
@@ -240,11 +248,7 @@ cdef object _nonfinite(object value):
     # is only referenced (and so kept alive) before anything that could run Python code.
     if kind is dict:
         while PyDict_Next(value, &pos, &key, &entry):
-            leaf = _leaf(entry)
-            if leaf == 1:
-                continue
-            item = <object>entry
-            found = item if leaf == 2 else _nonfinite(item)
+            found = _nonfinite_entry(entry)
             if found is not None:
                 return found
         return None
@@ -252,11 +256,7 @@ cdef object _nonfinite(object value):
         while pos < PyList_GET_SIZE(value):
             entry = PyList_GET_ITEM(value, pos)
             pos += 1
-            leaf = _leaf(entry)
-            if leaf == 1:
-                continue
-            item = <object>entry
-            found = item if leaf == 2 else _nonfinite(item)
+            found = _nonfinite_entry(entry)
             if found is not None:
                 return found
         return None

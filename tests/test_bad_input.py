@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg import sql
+from test_core_malformed import nested
 
 from pgqrs import (
     Admin,
@@ -154,13 +155,6 @@ async def handler(message: Any) -> None:
 
 
 # -- payloads --------------------------------------------------------------------------------
-
-
-def nested(depth: int) -> Any:
-    value: Any = 1
-    for _ in range(depth):
-        value = [value]
-    return value
 
 
 NOT_JSON = "is not JSON serialisable"
