@@ -613,19 +613,27 @@ cdef bytes _raw(object data, object what):
 
 
 cdef inline int64_t _int8(object data, object what) except? -1:
-    if type(data) is not bytes:
-        data = _raw(data, what)
-    if PyBytes_GET_SIZE(data) != 8:
-        raise DecodeError(f"{what} must be 8 bytes, got {PyBytes_GET_SIZE(data)}")
-    return _get64(PyBytes_AS_STRING(data))
+    # The checked fast path inline; anything else (a malformed value) in _int8_slow.
+    if type(data) is bytes and PyBytes_GET_SIZE(data) == 8:
+        return _get64(PyBytes_AS_STRING(data))
+    return _int8_slow(data, what)
+
+
+cdef int64_t _int8_slow(object data, object what) except? -1:
+    cdef bytes raw = data if type(data) is bytes else _raw(data, what)
+    if PyBytes_GET_SIZE(raw) != 8:
+        raise DecodeError(f"{what} must be 8 bytes, got {PyBytes_GET_SIZE(raw)}")
+    return _get64(PyBytes_AS_STRING(raw))
 
 
 cdef inline int32_t _int4(object data, object what) except? -1:
-    if type(data) is not bytes:
-        data = _raw(data, what)
-    if PyBytes_GET_SIZE(data) != 4:
-        raise DecodeError(f"{what} must be 4 bytes, got {PyBytes_GET_SIZE(data)}")
-    return _get32(PyBytes_AS_STRING(data))
+    cdef bytes raw
+    if type(data) is bytes and PyBytes_GET_SIZE(data) == 4:
+        return _get32(PyBytes_AS_STRING(data))
+    raw = data if type(data) is bytes else _raw(data, what)
+    if PyBytes_GET_SIZE(raw) != 4:
+        raise DecodeError(f"{what} must be 4 bytes, got {PyBytes_GET_SIZE(raw)}")
+    return _get32(PyBytes_AS_STRING(raw))
 
 
 cdef inline object _datetime(int64_t usecs, object what):
@@ -658,10 +666,9 @@ cdef inline void _civil_from_days(int64_t z, int *year, int *month, int *day) no
 
 
 cdef inline object _jsonb(object data, object what):
-    if type(data) is not bytes:
-        data = _raw(data, what)
-    cdef Py_ssize_t size = PyBytes_GET_SIZE(data)
-    cdef const char *raw = PyBytes_AS_STRING(data)
+    cdef bytes value = data if type(data) is bytes else _raw(data, what)
+    cdef Py_ssize_t size = PyBytes_GET_SIZE(value)
+    cdef const char *raw = PyBytes_AS_STRING(value)
     if size == 0:
         raise DecodeError(f"{what} is empty (no jsonb version byte)")
     if <uint8_t>raw[0] != JSONB_VERSION:
@@ -837,7 +844,8 @@ def decode_messages(rows):
     cdef _TimestampMemo vt = _TimestampMemo()
     cdef _TimestampMemo dequeued_at = _TimestampMemo()
     for item in _rows(rows):
-        row = _row(item, 9)
+        # psycopg's rows are 9-tuples: checked inline, anything else in _row.
+        row = <tuple>item if type(item) is tuple and len(<tuple>item) == 9 else _row(item, 9)
         msg = QueueMessage.__new__(QueueMessage)
         msg.id = _int8(row[0], names[0])
         msg.queue_id = _int8(row[1], names[1])
