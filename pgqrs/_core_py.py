@@ -529,8 +529,8 @@ def decode_jsonb(data: bytes) -> Any:
 
 
 #: Type of each of MESSAGE_COLUMNS, and what decode_messages names in its errors.
-_MESSAGE_TYPES = ("int8", "int8", "jsonb", "timestamptz", "timestamptz", "int4")
-_MESSAGE_TYPES += ("timestamptz", "int8", "int8")
+_MESSAGE_TYPES: tuple[str, ...] = ("int8", "int8", "jsonb", "timestamptz", "timestamptz")
+_MESSAGE_TYPES += ("int4", "timestamptz", "int8", "int8")
 _COLUMN_NAMES = tuple(
     f"column {c} ({t})" for c, t in zip(MESSAGE_COLUMNS, _MESSAGE_TYPES, strict=True)
 )
