@@ -11,8 +11,11 @@ $(STAMP): pyproject.toml setup.py scripts/bootstrap.sh
 	touch $(STAMP)
 
 # An editable install does not rebuild the extension when _core.pyx changes: rebuild here.
+# PGQRS_IMPL=c makes a failed compile fail the build (compiler output stays visible), and the
+# import afterwards proves the extension that was built is the one Python loads.
 build: $(STAMP)
-	$(PY) setup.py -q build_ext --inplace 2>/dev/null
+	PGQRS_IMPL=c $(PY) setup.py -q build_ext --inplace
+	PGQRS_IMPL=c $(PY) -c 'import pgqrs; assert pgqrs.__impl__ == "c"; print("pgqrs core:", pgqrs.__impl__)'
 
 demo: build
 	$(PY) -m pgqrs demo

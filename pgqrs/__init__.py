@@ -10,6 +10,7 @@ from .config import Config
 from .consumer import Consumer
 from .errors import (
     ConfigurationError,
+    DecodeError,
     MessageNotFoundError,
     PayloadTooLargeError,
     PgqrsConnectionError,
@@ -43,6 +44,7 @@ __all__ = [
     "Config",
     "ConfigurationError",
     "Consumer",
+    "DecodeError",
     "MessageNotFoundError",
     "Messages",
     "PayloadTooLargeError",

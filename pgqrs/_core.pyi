@@ -9,6 +9,7 @@ from .types import QueueMessage as QueueMessage
 COPY_HEADER: bytes
 COPY_TRAILER: bytes
 COPY_COLUMNS: tuple[str, ...]
+MAX_FIELD_BYTES: int
 MESSAGE_COLUMNS: tuple[str, ...]
 
 class CopyEncoder:

@@ -9,7 +9,7 @@ from typing import Self
 from ._database import Database, Transaction
 from ._impl import core
 from ._sql import SCHEMA_VERSION, queries_for, script
-from ._validate import check_ids, check_int, check_name, check_seconds
+from ._validate import check_id, check_ids, check_name, check_seconds
 from .config import Config, resolve_config
 from .errors import (
     MessageNotFoundError,
@@ -263,7 +263,7 @@ class Admin:
         Raises:
             WorkerNotFoundError: no such worker.
         """
-        worker_id = check_int("worker_id", worker_id, minimum=0)
+        worker_id = check_id("worker_id", worker_id)
         row = await self._db.one(
             self._sql.release_worker_messages,
             {"worker_id": worker_id},
@@ -323,7 +323,7 @@ class Admin:
         await self._set_worker_status(worker_id, WorkerStatus.READY)
 
     async def _set_worker_status(self, worker_id: int, status: WorkerStatus) -> None:
-        worker_id = check_int("worker_id", worker_id, minimum=0)
+        worker_id = check_id("worker_id", worker_id)
         row = await self._db.one(
             self._sql.admin_set_worker_status,
             {"worker_id": worker_id, "status": status.value},
@@ -349,7 +349,7 @@ class Admin:
             MessageNotFoundError: an id is not a dead letter in the archive; nothing is
                 replayed.
         """
-        wanted = check_ids(ids)
+        wanted = check_ids(ids, "ids")
         if not wanted:
             return []
         async with self._db.transaction() as tx:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields, replace
 
 from ._dsn import mask_dsn
 from ._validate import check_int as _check_int
-from ._validate import check_name
+from ._validate import check_schema
 from ._validate import check_seconds as _check_seconds
 from .errors import ValidationError
 
@@ -61,7 +61,8 @@ class Config:
         poll_interval: longest wait between two polls of an idle queue in a consume loop
             (polls back off from 10 ms up to this).
         max_payload_bytes: largest JSON encoding accepted for one payload; ``None`` removes the
-            limit (PostgreSQL's own jsonb limit of 255 MiB still applies).
+            limit (PostgreSQL's own jsonb limit of 255 MiB still applies, and the core refuses
+            JSON over 2 GiB, the most a COPY field can carry).
         prepare: use server-side prepared statements for the hot statements.  Turn off behind
             PgBouncer in transaction pooling mode before 1.21.
     """
@@ -84,7 +85,7 @@ class Config:
     prepare: bool = True
 
     def __post_init__(self) -> None:
-        check_name("Config.schema", self.schema)
+        check_schema(self.schema)
         _check_int("pool_min_size", self.pool_min_size, minimum=0)
         _check_int("pool_max_size", self.pool_max_size, minimum=1)
         if self.pool_min_size > self.pool_max_size:

@@ -13,7 +13,7 @@ from ._consume import ConsumeLoop, Handler, LoopSettings, check_handler
 from ._impl import core
 from ._rows import IdRow
 from ._sql import Statement
-from ._validate import check_count, check_ids, check_int, check_seconds
+from ._validate import check_count, check_id, check_ids, check_seconds
 from ._worker import Worker
 from .errors import WorkerError
 from .types import QueueMessage, WorkerStatus
@@ -91,7 +91,7 @@ class Consumer(Worker):
             ``True`` if archived; ``False`` if it is not in this queue or is leased by another
             worker.
         """
-        return (await self.archive_many([message_id]))[0]
+        return (await self.archive_many([check_id("message_id", message_id)]))[0]
 
     async def archive_many(self, message_ids: Iterable[int]) -> list[bool]:
         """Archive several messages in one statement; one flag per id, in input order."""
@@ -104,7 +104,7 @@ class Consumer(Worker):
         Returns:
             ``True`` if deleted; ``False`` if absent or leased by another worker.
         """
-        return (await self.delete_many([message_id]))[0]
+        return (await self.delete_many([check_id("message_id", message_id)]))[0]
 
     async def delete_many(self, message_ids: Iterable[int]) -> list[bool]:
         """Delete several messages in one statement; one flag per id, in input order."""
@@ -117,7 +117,7 @@ class Consumer(Worker):
         Returns:
             ``True`` if extended; ``False`` if the message is gone or leased by another worker.
         """
-        message_id = check_int("message_id", message_id, minimum=0)
+        message_id = check_id("message_id", message_id)
         seconds = check_seconds("seconds", seconds)
         params = {"id": message_id, "seconds": seconds}
         return bool(await self._run(self._sql.extend_visibility, params))
@@ -137,7 +137,7 @@ class Consumer(Worker):
         Raises:
             ValidationError: a bad id or a negative delay.
         """
-        return (await self.release_many([message_id], delay_seconds))[0]
+        return (await self.release_many([check_id("message_id", message_id)], delay_seconds))[0]
 
     async def release_many(
         self, message_ids: Iterable[int], delay_seconds: float = 0

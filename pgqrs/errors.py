@@ -12,6 +12,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigurationError",
+    "DecodeError",
     "MessageNotFoundError",
     "PayloadTooLargeError",
     "PgqrsConnectionError",
@@ -77,6 +78,17 @@ class SerializationError(PgqrsError, TypeError):
 
 class ValidationError(PgqrsError, ValueError):
     """An argument is out of range or of the wrong kind (also a ``ValueError``)."""
+
+
+class DecodeError(PgqrsError, ValueError):
+    """A raw value from the server does not have the binary format its column type promises
+    (also a ``ValueError``).
+
+    The core decodes PostgreSQL's binary results itself; a wrong length, a non-``bytes`` value,
+    a NULL where the column is ``NOT NULL`` or a row with the wrong number of columns raises
+    this instead of being misread.  Seeing it means pgqrs and its schema disagree (for example
+    a hand-altered table), never bad user input.
+    """
 
 
 class PayloadTooLargeError(ValidationError):

@@ -50,7 +50,7 @@ class Producer(Worker):
             The new message id.
 
         Raises:
-            SerializationError: the payload is not JSON-serialisable; nothing is enqueued.
+            SerializationError: not JSON-serialisable, or holds NaN, infinity or NUL; nothing sent.
             PayloadTooLargeError: its JSON exceeds ``Config.max_payload_bytes``.
             QueueNotFoundError: the queue does not exist.
         """
@@ -60,7 +60,7 @@ class Producer(Worker):
         """Put one message on the queue, visible after ``delay_seconds``.
 
         Raises:
-            ValidationError: ``delay_seconds`` is negative or not a number.
+            ValidationError: ``delay_seconds`` is not a number of seconds from 0 to 100 years.
             SerializationError, PayloadTooLargeError, QueueNotFoundError: as :meth:`enqueue`.
         """
         return await self._enqueue_one(payload, check_seconds("delay_seconds", delay_seconds))
@@ -95,8 +95,8 @@ class Producer(Worker):
             The new message ids, in the order of ``payloads``.
 
         Raises:
-            SerializationError: a payload is not JSON-serialisable (``index`` names it); nothing
-                of the batch is enqueued.
+            SerializationError: a payload is not JSON-serialisable or holds NaN, infinity or
+                NUL (``index`` names it); nothing of the batch is enqueued.
             PayloadTooLargeError: a payload exceeds ``Config.max_payload_bytes``; nothing is
                 enqueued.
             ValidationError: ``delay_seconds`` is invalid or ``payloads`` is not a collection.

@@ -14,7 +14,7 @@ from ._database import Database
 from ._impl import core
 from ._rows import CountRow
 from ._sql import Queries, Statement
-from ._validate import check_int, check_name
+from ._validate import check_id, check_int, check_name
 from .errors import MessageNotFoundError, QueueNotFoundError, ValidationError, WorkerNotFoundError
 from .types import ArchivedMessage, QueueInfo, QueueMessage, WorkerInfo, WorkerStatus
 
@@ -84,7 +84,7 @@ class Queues(_Table):
         """
         row = await self._db.one(
             self._sql.get_queue_by_id,
-            {"id": check_int("id", id, minimum=0)},
+            {"id": check_id("id", id)},
             missing=lambda: QueueNotFoundError(f"#{id}"),
         )
         return QueueInfo.from_row(row)
@@ -118,7 +118,7 @@ class Workers(_Table):
         """
         row = await self._db.one(
             self._sql.get_worker,
-            {"id": check_int("id", id, minimum=0)},
+            {"id": check_id("id", id)},
             missing=lambda: WorkerNotFoundError(id),
         )
         return WorkerInfo.from_row(row)
@@ -157,7 +157,7 @@ class Messages(_Table):
         """
         row = await self._db.one(
             self._sql.get_message,
-            {"id": check_int("id", id, minimum=0)},
+            {"id": check_id("id", id)},
             missing=lambda: MessageNotFoundError(id),
         )
         return core.decode_messages([row])[0]
@@ -198,7 +198,7 @@ class Archive(_Table):
         """
         row = await self._db.one(
             self._sql.get_archived,
-            {"id": check_int("id", id, minimum=0)},
+            {"id": check_id("id", id)},
             missing=lambda: MessageNotFoundError(id, table="archive"),
         )
         return ArchivedMessage.from_row(row)

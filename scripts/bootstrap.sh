@@ -37,5 +37,5 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip "setuptools>=77" wheel "Cython>=3.0"
 .venv/bin/python -m pip install -q -e ".[c,dev]"
-.venv/bin/python setup.py -q build_ext --inplace 2>/dev/null
+PGQRS_IMPL=c .venv/bin/python setup.py -q build_ext --inplace  # fails loudly if the core does not compile
 echo "bootstrap: done ($(.venv/bin/python -c 'import pgqrs; print("pgqrs", pgqrs.__version__, "core:", pgqrs.__impl__)'))"

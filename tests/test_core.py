@@ -1,17 +1,22 @@
 """The two core implementations agree, and what they produce is what PostgreSQL expects.
 
-The compiled core is required here unless the package was built with PGQRS_NO_EXTENSIONS=1: a
-compiled core that silently fails to build or import must fail these tests, not skip them.
+Every test runs whether or not the compiled core is built: the pure core is checked against an
+independent reference (struct packing in this module, the raw inputs, PostgreSQL itself), and the
+compiled core, when present, against the pure one.  With ``PGQRS_IMPL=c`` a compiled core that
+failed to build or import fails this module loudly instead of leaving the pure core alone.
 """
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import os
 import struct
 from datetime import UTC, datetime, timedelta
+from types import ModuleType
 from typing import Any
 
+import orjson
 import psycopg
 import pytest
 from hypothesis import given, settings
@@ -23,27 +28,39 @@ import pgqrs
 from pgqrs import PayloadTooLargeError, SerializationError, _core_py
 from pgqrs._impl import IMPL_ENV
 
-if os.environ.get("PGQRS_NO_EXTENSIONS") == "1":
-    pytest.skip("built without the compiled core", allow_module_level=True)
 
-from pgqrs import _core as _core_c  # must import: see module docstring
+def _compiled() -> ModuleType | None:
+    try:
+        return importlib.import_module("pgqrs._core")
+    except ImportError as exc:
+        if os.environ.get(IMPL_ENV) == "c":
+            raise ImportError(f"{IMPL_ENV}=c but pgqrs._core does not import: {exc}") from exc
+        return None
 
-IMPLS = pytest.mark.parametrize("core", [_core_c, _core_py], ids=["c", "python"])
+
+#: The compiled core, or None when it is not built (then only the pure core is tested).
+COMPILED = _compiled()
+#: Every core present, compiled first.
+CORES: list[ModuleType] = [_core_py] if COMPILED is None else [COMPILED, _core_py]
+IMPLS = pytest.mark.parametrize("core", CORES, ids=[c.__name__.rsplit(".", 1)[1] for c in CORES])
 PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
-# JSON values as orjson writes them: str keys, 64-bit ints, finite floats.
+# JSON values pgqrs stores: str keys, 64-bit ints, finite floats, no NUL (jsonb cannot hold it;
+# tests/test_core_malformed.py covers NaN and NUL).
+texts = st.text(alphabet=st.characters(blacklist_characters="\x00", codec="utf-8"))
 json_scalars = (
     st.none()
     | st.booleans()
     | st.integers(min_value=-(2**63), max_value=2**64 - 1)
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text()
-    # The characters the compiled encoder's scanner for row boundaries must get right.
-    | st.text(alphabet='\\"[]{},')
+    | texts
+    # The characters the compiled encoder's scanners for row boundaries, nulls and NUL escapes
+    # must get right.
+    | st.text(alphabet='\\"[]{},nu0')
 )
 json_values = st.recursive(
     json_scalars,
-    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(), inner, max_size=5),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(texts, inner, max_size=5),
     max_leaves=20,
 )
 int8s = st.integers(min_value=-(2**63), max_value=2**63 - 1)
@@ -67,17 +84,56 @@ def encode_all(
             return chunks
 
 
+def reference_stream(
+    payloads: list[Any],
+    ids: list[int],
+    *,
+    queue_id: int = 7,
+    producer: int | None = 3,
+    enqueued_at: int = 10,
+    vt: int = 20,
+) -> bytes:
+    """The COPY stream built field by field from PostgreSQL's documented binary format, with
+    neither core: what both must produce."""
+    out = [b"PGCOPY\n\xff\r\n\x00", struct.pack(">ii", 0, 0)]
+    for id_, payload in zip(ids, payloads, strict=True):
+        i8 = [struct.pack(">q", v) for v in (id_, queue_id, vt, enqueued_at)]
+        fields = [i8[0], i8[1], b"\x01" + orjson.dumps(payload), i8[2], i8[3]]
+        fields.append(None if producer is None else struct.pack(">q", producer))
+        out.append(struct.pack(">h", len(fields)))
+        out += [
+            struct.pack(">i", -1) if f is None else struct.pack(">i", len(f)) + f for f in fields
+        ]
+    out.append(struct.pack(">h", -1))
+    return b"".join(out)
+
+
+def encode_checked(payloads: list[Any], ids: list[int], chunk: int, **kw: Any) -> list[bytes]:
+    """The pure core's chunks, checked against the reference stream and the chunk bound; the
+    compiled core's, when built, must be the very same chunks."""
+    python = encode_all(_core_py, payloads, ids, chunk, **kw)
+    assert b"".join(python) == reference_stream(payloads, ids, **kw)
+    assert all(len(c) >= chunk for c in python[:-1])
+    if COMPILED is not None:
+        assert encode_all(COMPILED, payloads, ids, chunk, **kw) == python
+    return python
+
+
 def test_impl_selected_strictly() -> None:
     wanted = os.environ.get(IMPL_ENV)
     if wanted:
         assert pgqrs.__impl__ == wanted
-    assert pgqrs.QueueMessage is (_core_c if pgqrs.__impl__ == "c" else _core_py).QueueMessage
+    active = COMPILED if pgqrs.__impl__ == "c" else _core_py
+    assert active is not None
+    assert pgqrs.QueueMessage is active.QueueMessage
 
 
-def test_core_constants_agree() -> None:
-    assert _core_c.COPY_HEADER == _core_py.COPY_HEADER
-    assert _core_c.COPY_TRAILER == _core_py.COPY_TRAILER
-    assert _core_c.COPY_COLUMNS == _core_py.COPY_COLUMNS
+@IMPLS
+def test_core_constants(core: Any) -> None:
+    assert b"PGCOPY\n\xff\r\n\x00" + bytes(8) == core.COPY_HEADER
+    assert core.COPY_TRAILER == b"\xff\xff"
+    assert core.COPY_COLUMNS == _core_py.COPY_COLUMNS
+    assert core.MAX_FIELD_BYTES == 2**31 - 2
 
 
 @settings(max_examples=200, deadline=None)
@@ -93,30 +149,26 @@ def test_copy_encoders_byte_identical(
 ) -> None:
     ids = list(range(1, len(payloads) + 1))
     kw = {"producer": producer, "queue_id": queue_id, "enqueued_at": stamps[0], "vt": stamps[1]}
-    compiled = encode_all(_core_c, payloads, ids, chunk, **kw)
-    python = encode_all(_core_py, payloads, ids, chunk, **kw)
-    assert compiled == python
-    stream = b"".join(compiled)
-    assert stream.startswith(_core_py.COPY_HEADER)
-    assert stream.endswith(_core_py.COPY_TRAILER)
+    encode_checked(payloads, ids, chunk, **kw)
 
 
 def test_copy_encoders_agree_on_every_short_escape_sequence() -> None:
     # Backslash runs next to quotes are where a scanner for top-level commas goes wrong: an
-    # even run before a quote ends the string, an odd one escapes it.
+    # even run before a quote ends the string, an odd one escapes it.  The same runs before
+    # "u0000" are where a scanner for NUL escapes goes wrong: only an odd run makes one.
     strings = ["".join(p) for n in range(4) for p in itertools.product('\\"a,]}', repeat=n)]
+    strings += ["\\" * n + "u0000" for n in range(0, 20, 2)]
     payloads = [*strings, *({s: [s, {s: s}]} for s in strings)]
     ids = list(range(len(payloads)))
     for chunk in (1, 700, 1 << 30):
-        assert encode_all(_core_c, payloads, ids, chunk) == encode_all(
-            _core_py, payloads, ids, chunk
-        )
+        encode_checked(payloads, ids, chunk)
 
 
 @settings(max_examples=200, deadline=None)
 @given(payload=json_values)
 def test_encode_jsonb_identical(payload: Any) -> None:
-    assert _core_c.encode_jsonb(payload, None) == _core_py.encode_jsonb(payload, None)
+    expected = b"\x01" + orjson.dumps(payload)
+    assert [core.encode_jsonb(payload, None) for core in CORES] == [expected] * len(CORES)
 
 
 def raw_row(
@@ -164,14 +216,29 @@ def test_decoders_agree(rows: list[Any]) -> None:
         raw_row(id_, _core_py.encode_jsonb(payload, None)[1:], stamps, read_ct, ids)
         for id_, payload, stamps, read_ct, ids in rows
     ]
-    compiled = [m.to_dict() for m in _core_c.decode_messages(raw)]
     python = [m.to_dict() for m in _core_py.decode_messages(raw)]
-    assert compiled == python
-    for message, (id_, _, stamps, read_ct, _) in zip(python, rows, strict=True):
-        assert message["id"] == id_
-        assert message["read_ct"] == read_ct
-        assert message["vt"] == PG_EPOCH + timedelta(microseconds=stamps[1])
-        assert message["vt"].tzinfo is UTC
+    if COMPILED is not None:
+        assert [m.to_dict() for m in COMPILED.decode_messages(raw)] == python
+
+    def at(usecs: int | None) -> datetime | None:
+        return None if usecs is None else PG_EPOCH + timedelta(microseconds=usecs)
+
+    expected = [
+        {
+            "id": id_,
+            "queue_id": 5,
+            "payload": orjson.loads(orjson.dumps(payload)),
+            "enqueued_at": at(stamps[0]),
+            "vt": at(stamps[1]),
+            "read_ct": read_ct,
+            "dequeued_at": at(stamps[2]),
+            "producer_worker_id": workers[0],
+            "consumer_worker_id": workers[1],
+        }
+        for id_, payload, stamps, read_ct, workers in rows
+    ]
+    assert python == expected
+    assert all(m["vt"].tzinfo is UTC for m in python)
 
 
 @IMPLS
@@ -216,7 +283,7 @@ def test_bad_payload_errors_name_the_index(core: Any, payload: Any, error: type)
 @pytest.mark.parametrize(("payload", "error"), bad_payloads)
 def test_bad_payload_errors_identical(payload: Any, error: type) -> None:
     messages = []
-    for core in (_core_c, _core_py):
+    for core in CORES:
         with pytest.raises(error) as info:
             encode_all(core, [payload], [1], 1 << 20, limit=64)
         messages.append((type(info.value), str(info.value)))
@@ -227,12 +294,15 @@ def test_bad_payload_errors_identical(payload: Any, error: type) -> None:
             core.encode_jsonb(payload, 64, 7)
         assert indexed.value.index == 7
         messages.append((type(indexed.value), str(indexed.value)))
-    assert messages[:2] == messages[2:]  # compiled == pure Python, batch and single
+    assert "payload at index 0 " in messages[0][1]
+    assert "payload at index 7 " in messages[1][1]
+    assert messages[:2] == messages[-2:]  # compiled == pure Python, when built
 
 
-def test_serialization_error_is_a_type_error() -> None:
+@IMPLS
+def test_serialization_error_is_a_type_error(core: Any) -> None:
     with pytest.raises(TypeError):
-        _core_c.encode_jsonb({"x": {1, 2}}, None)
+        core.encode_jsonb({"x": {1, 2}}, None)
 
 
 @IMPLS
