@@ -1,5 +1,5 @@
 """The throwaway cluster behind the tests, the demo and ``pgqrs bench`` cleans up after itself,
-also when the process that started it is killed outright."""
+also when the process that started it is killed outright, and runs durable when asked."""
 
 from __future__ import annotations
 
@@ -58,6 +58,32 @@ def test_stop_removes_server_and_files() -> None:
         with psycopg.connect(server.dsn) as conn:
             assert conn.execute("SELECT 1").fetchone() == (1,)
     assert not base.exists()
+
+
+DURABILITY = ("fsync", "synchronous_commit", "full_page_writes")
+
+
+def _durability(dsn: str) -> dict[str, str]:
+    with psycopg.connect(dsn) as conn:
+        return {name: str(conn.execute(f"SHOW {name}").fetchone()[0]) for name in DURABILITY}
+
+
+@pytest.mark.parametrize(("durable", "expected"), [(False, "off"), (True, "on")])
+def test_durability_settings(durable: bool, expected: str) -> None:
+    # The durable server must run with PostgreSQL's defaults, as a user's server does: a
+    # benchmark on it reports what users see.  The default one is the tests' fast server.
+    with EmbeddedPostgres(durable=durable) as server:
+        assert server.durable is durable
+        assert _durability(server.dsn) == dict.fromkeys(DURABILITY, expected)
+
+
+def test_explicit_settings_win_over_durability() -> None:
+    with EmbeddedPostgres({"synchronous_commit": "on"}) as server:
+        assert _durability(server.dsn) == {
+            "fsync": "off",
+            "synchronous_commit": "on",
+            "full_page_writes": "off",
+        }
 
 
 @pytest.mark.skipif(os.name != "posix", reason="SIGKILL")
