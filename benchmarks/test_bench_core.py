@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from pgqrs import _core_py
-from pgqrs.bench import compiled_core, decode_once, encode_once
+from pgqrs.bench import make_payloads
+from pgqrs.bench._internals import compiled_core, decode_call, encode_call, python_core
 
 ROWS = 1_000
 
@@ -25,7 +25,7 @@ def _impls() -> list[Any]:
             id="compiled",
             marks=pytest.mark.skipif(compiled is None, reason="compiled core not built"),
         ),
-        pytest.param(_core_py, id="python"),
+        pytest.param(python_core(), id="python"),
     ]
 
 
@@ -34,7 +34,7 @@ def _impls() -> list[Any]:
 def test_copy_encoder_encode(benchmark: Any, core: ModuleType) -> None:
     """``CopyEncoder.encode`` of 1,000 small JSON payloads into one binary COPY chunk."""
     benchmark.extra_info["rows"] = ROWS
-    chunk, end = benchmark(encode_once(core, ROWS))
+    chunk, end = benchmark(encode_call(core, make_payloads(ROWS)))
     assert end == ROWS
     assert chunk.startswith(b"PGCOPY\n")
 
@@ -44,6 +44,6 @@ def test_copy_encoder_encode(benchmark: Any, core: ModuleType) -> None:
 def test_decode_messages(benchmark: Any, core: ModuleType) -> None:
     """``decode_messages`` of 1,000 raw binary rows as the dequeue statement returns them."""
     benchmark.extra_info["rows"] = ROWS
-    messages = benchmark(decode_once(core, ROWS))
+    messages = benchmark(decode_call(core, make_payloads(ROWS)))
     assert len(messages) == ROWS
     assert messages[0].payload["kind"] == "bench"
