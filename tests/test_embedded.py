@@ -29,7 +29,7 @@ time.sleep(600)
 
 
 def _host(dsn: str) -> Path:
-    return Path(conninfo_to_dict(dsn)["host"])
+    return Path(str(conninfo_to_dict(dsn)["host"]))
 
 
 def _running(pid: int) -> bool:
@@ -65,7 +65,10 @@ DURABILITY = ("fsync", "synchronous_commit", "full_page_writes")
 
 def _durability(dsn: str) -> dict[str, str]:
     with psycopg.connect(dsn) as conn:
-        return {name: str(conn.execute(f"SHOW {name}").fetchone()[0]) for name in DURABILITY}
+        rows = conn.execute(
+            "SELECT name, setting FROM pg_settings WHERE name = ANY(%s)", [list(DURABILITY)]
+        ).fetchall()
+    return {str(name): str(setting) for name, setting in rows}
 
 
 @pytest.mark.parametrize(("durable", "expected"), [(False, "off"), (True, "on")])
@@ -96,7 +99,7 @@ def test_killed_starter_leaves_no_server_behind() -> None:
         dsn = starter.stdout.readline().strip()
         base = _host(dsn)
         pid = int((base / "data" / "postmaster.pid").read_text().split()[0])
-        port = int(conninfo_to_dict(dsn)["port"])
+        port = int(str(conninfo_to_dict(dsn)["port"]))
         with psycopg.connect(dsn) as conn:
             assert conn.execute("SELECT 1").fetchone() == (1,)
     finally:

@@ -123,21 +123,19 @@ def _ms(values: Sequence[float]) -> str:
 
 
 def latency_table(runs: Sequence[Run]) -> list[str]:
-    """The latency measurements over ``runs`` as Markdown lines (empty when there are none);
-    with several runs, each cell is the median over the runs and their range."""
-    found = _by_key(runs, "latencies")
-    if not found:
-        return []
-    lines = ["| latency | p50 | p99 |", "|---|---:|---:|"]
-    notes = []
-    for entries in found.values():
-        for label in entries[0]["p50"]:
+    """The latency measurements over ``runs`` as Markdown lines, one table each (empty when
+    there are none); with several runs, each cell is the median over the runs and their range."""
+    lines: list[str] = []
+    for entries in _by_key(runs, "latencies").values():
+        first = entries[0]
+        lines += ["", f"| {first['title']} | p50 | p99 |", "|---|---:|---:|"]
+        for label in first["p50"]:
             p50 = [e["p50"][label] for e in entries if label in e["p50"]]
             p99 = [e["p99"][label] for e in entries if label in e["p99"]]
-            lines.append(f"| {entries[0]['title']}: {label} | {_ms(p50)} | {_ms(p99)} |")
-        if entries[0].get("note"):
-            notes.append(entries[0]["note"])
-    return [*lines, *(["", *notes] if notes else [])]
+            lines.append(f"| {label} | {_ms(p50)} | {_ms(p99)} |")
+        if first.get("note"):
+            lines += ["", first["note"]]
+    return lines[1:]
 
 
 def format_markdown(report: Report) -> str:

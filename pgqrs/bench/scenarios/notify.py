@@ -91,11 +91,15 @@ class WakeupProbe(Probe):
     def __init__(self, dsn: str, samples: int, idle: float) -> None:
         self.dsn, self.samples, self.idle = dsn, samples, idle
         self.key = "wakeup"
-        self.title = "idle consume loop: enqueue returning -> handler starting"
+        self.title = "wake-up of an idle consume loop (enqueue returning -> handler starting)"
 
     async def measure(self, progress: Progress | None = None) -> Latencies:
         found: dict[str, list[float]] = {}
-        for label, listen in (("LISTEN/NOTIFY (Config(notify=True))", True), ("polling", False)):
+        variants = (
+            ("LISTEN/NOTIFY (Config(notify=True))", True),
+            ("polling (poll_interval 1 s)", False),
+        )
+        for label, listen in variants:
             found[label] = await wakeup_latencies(
                 self.dsn, self.samples, listen=listen, idle=self.idle
             )
@@ -107,6 +111,5 @@ class WakeupProbe(Probe):
             self.key,
             self.title,
             found,
-            note=f"{self.samples} samples per row after random idle gaps of {gap}; "
-            "polling backs off to Config.poll_interval (1 s)",
+            note=f"{self.samples} samples per row, each after a random idle gap of {gap}.",
         )
