@@ -71,81 +71,80 @@ class PgqrsEnqueue(Case):
                 await self._producer.enqueue_batch(self._payloads)
 
 
-class EnqueueRawCopy(Case):
-    """The same rows through psycopg's binary COPY on one autocommit connection, encoding
-    included (``Jsonb`` with orjson), as a careful hand-written loader would do it."""
+class _RawWriter(Case):
+    """A raw writer of pgqrs_messages rows: one autocommit connection, the worker id of a
+    really registered producer, and ``statement`` (``{}`` for the table); each round starts
+    from an empty table."""
 
-    def __init__(self, schema: BenchSchema, batch: int, messages: int) -> None:
-        self.label = "raw COPY"
-        self.schema, self.batch, self.repeat = schema, batch, _calls(batch, messages)
-        self.messages = batch * self.repeat
-        self._payloads = make_payloads(batch)
+    statement = ""
+
+    def __init__(self, schema: BenchSchema) -> None:
+        self.schema = schema
 
     async def open(self) -> None:
         self._conn = await connect(self.schema.dsn)
         self._worker_id = await self.schema.registered_producer_id("bench-raw")
-        self._copy = (
-            sql.SQL(
-                "COPY {} (queue_id, payload, vt, enqueued_at, producer_worker_id) "
-                "FROM STDIN (FORMAT BINARY)"
-            )
-            .format(self.schema.table("pgqrs_messages"))
-            .as_bytes()
-        )
+        table = self.schema.table("pgqrs_messages")
+        self._sql = sql.SQL(self.statement).format(table).as_bytes()
 
     async def prepare(self) -> None:
         await self.schema.truncate_messages()
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+
+class EnqueueRawCopy(_RawWriter):
+    """The same rows through psycopg's binary COPY on one autocommit connection, encoding
+    included (``Jsonb`` with orjson), as a careful hand-written loader would do it."""
+
+    statement = (
+        "COPY {} (queue_id, payload, vt, enqueued_at, producer_worker_id) "
+        "FROM STDIN (FORMAT BINARY)"
+    )
+
+    def __init__(self, schema: BenchSchema, batch: int, messages: int) -> None:
+        super().__init__(schema)
+        self.label = "raw COPY"
+        self.batch, self.repeat = batch, _calls(batch, messages)
+        self.messages = batch * self.repeat
+        self._payloads = make_payloads(batch)
 
     async def run(self) -> None:
         queue_id, worker_id = self.schema.queue_id, self._worker_id
         for _ in range(self.repeat):
             now = datetime.now(UTC)
-            async with self._conn.cursor().copy(self._copy) as copy:
+            async with self._conn.cursor().copy(self._sql) as copy:
                 copy.set_types(["int8", "jsonb", "timestamptz", "timestamptz", "int8"])
                 for payload in self._payloads:
                     await copy.write_row(
                         (queue_id, Jsonb(payload, dumps=orjson.dumps), now, now, worker_id)
                     )
 
-    async def close(self) -> None:
-        await self._conn.close()
 
-
-class EnqueueRawInsert(Case):
+class EnqueueRawInsert(_RawWriter):
     """A prepared ``INSERT ... RETURNING id`` per message on one autocommit connection (each
     statement its own transaction, as each ``enqueue`` is)."""
 
+    statement = (
+        "INSERT INTO {} (queue_id, payload, vt, producer_worker_id) "
+        "VALUES (%s, %s, now(), %s) RETURNING id"
+    )
+
     def __init__(self, schema: BenchSchema, messages: int) -> None:
+        super().__init__(schema)
         self.label = "raw INSERT"
-        self.schema, self.messages = schema, messages
+        self.messages = messages
         self._payloads = make_payloads(messages)
 
-    async def open(self) -> None:
-        self._conn = await connect(self.schema.dsn)
-        self._worker_id = await self.schema.registered_producer_id("bench-raw")
-        self._insert = (
-            sql.SQL(
-                "INSERT INTO {} (queue_id, payload, vt, producer_worker_id) "
-                "VALUES (%s, %s, now(), %s) RETURNING id"
-            )
-            .format(self.schema.table("pgqrs_messages"))
-            .as_bytes()
-        )
-
-    async def prepare(self) -> None:
-        await self.schema.truncate_messages()
-
     async def run(self) -> None:
-        conn, insert = self._conn, self._insert
+        conn, insert = self._conn, self._sql
         queue_id, worker_id = self.schema.queue_id, self._worker_id
         for payload in self._payloads:
             cur = await conn.execute(
                 insert, (queue_id, Jsonb(payload, dumps=orjson.dumps), worker_id), prepare=True
             )
             await cur.fetchone()  # the id, which enqueue returns too
-
-    async def close(self) -> None:
-        await self._conn.close()
 
 
 class WritePath(Case):
