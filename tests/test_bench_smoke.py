@@ -73,6 +73,18 @@ def test_only_runs_the_selected_measurements(dsn: str, tmp_path: Path) -> None:
     assert all(len(s) == 3 and min(s) > 0 for s in wakeup["samples"].values())
 
 
+def test_report_quotes_the_command_without_its_password(dsn: str, tmp_path: Path) -> None:
+    # The test server trusts every local connection, so the password is sent and ignored.
+    secret = "bench-s3cret"
+    out = tmp_path / "secret.json"
+    args = ["--quick", "--rounds", "1", "--only", "enqueue", "--json", str(out)]
+    done = _bench(*args, "--dsn", f"{dsn} password={secret}")
+    assert "- **command**: `pgqrs bench --quick" in done.stdout
+    assert "password=***" in done.stdout
+    for shown in (done.stdout, done.stderr, out.read_text()):
+        assert secret not in shown
+
+
 @pytest.mark.parametrize(
     ("flags", "durability"),
     [
