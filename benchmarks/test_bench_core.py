@@ -1,49 +1,31 @@
 """Core micro-benchmarks, no database: the compiled core against its pure-Python twin.
 
-SPEC §6 asks the compiled core to be at least 5x faster on encode and on decode; each group
-holds both implementations on the same 1,000 rows, so the ratio reads off the group's table.
+docs/contract.md (Performance targets) asks the compiled core to be at least 5x faster on
+encode and on decode; pytest-benchmark times the compiled side, the ``measure`` fixture the
+pure-Python one between its rounds, on the same 1,000 rows.
 """
 
 from __future__ import annotations
 
-from types import ModuleType
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 
-from pgqrs import _core_py
-from pgqrs.bench import compiled_core, decode_once, encode_once
+from pgqrs import bench
+from pgqrs.bench.scenarios.core import core_decode_scenario, core_encode_scenario
 
-ROWS = 1_000
+Measure = Callable[..., object]  # the conftest fixture: measure(scenario, rounds=...)
 
-
-def _impls() -> list[Any]:
-    compiled = compiled_core()
-    return [
-        pytest.param(
-            compiled,
-            id="compiled",
-            marks=pytest.mark.skipif(compiled is None, reason="compiled core not built"),
-        ),
-        pytest.param(_core_py, id="python"),
-    ]
+SIZES = bench.DEFAULT_SIZES
+ROUNDS = 20
 
 
-@pytest.mark.benchmark(group=f"core.encode-{ROWS}")
-@pytest.mark.parametrize("core", _impls())
-def test_copy_encoder_encode(benchmark: Any, core: ModuleType) -> None:
-    """``CopyEncoder.encode`` of 1,000 small JSON payloads into one binary COPY chunk."""
-    benchmark.extra_info["rows"] = ROWS
-    chunk, end = benchmark(encode_once(core, ROWS))
-    assert end == ROWS
-    assert chunk.startswith(b"PGCOPY\n")
-
-
-@pytest.mark.benchmark(group=f"core.decode-{ROWS}")
-@pytest.mark.parametrize("core", _impls())
-def test_decode_messages(benchmark: Any, core: ModuleType) -> None:
-    """``decode_messages`` of 1,000 raw binary rows as the dequeue statement returns them."""
-    benchmark.extra_info["rows"] = ROWS
-    messages = benchmark(decode_once(core, ROWS))
-    assert len(messages) == ROWS
-    assert messages[0].payload["kind"] == "bench"
+@pytest.mark.parametrize(
+    "build", [core_encode_scenario, core_decode_scenario], ids=["encode", "decode"]
+)
+def test_core(measure: Measure, build: Callable[[int, float], bench.Scenario | None]) -> None:
+    """``CopyEncoder.encode`` and ``decode_messages`` of 1,000 rows, compiled vs Python."""
+    scenario = build(SIZES.core_rows, SIZES.core_seconds)
+    if scenario is None:
+        pytest.skip("compiled core not built")
+    measure(scenario, rounds=ROUNDS)

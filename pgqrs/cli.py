@@ -14,10 +14,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TextIO
 
-import psycopg
-
 from . import __impl__, __version__
-from ._dsn import Redactor
 from .admin import Admin
 from .config import DSN_ENV
 from .consumer import Consumer
@@ -95,44 +92,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     demo.add_argument("--messages", type=int, default=20_000)
     demo.add_argument("--consumers", type=int, default=2)
-    bench = commands.add_parser(
-        "bench", help="measure throughput against raw psycopg baselines (SPEC §6 targets)"
+    # The bench parses its own arguments (pgqrs bench --help): nothing of it loads for `demo`.
+    commands.add_parser(
+        "bench", add_help=False, help="measure pgqrs against raw psycopg, as ratios"
     )
-    bench.add_argument(
-        "--dsn", help=f"PostgreSQL to use (default: ${DSN_ENV}, else a throwaway one)"
-    )
-    bench.add_argument("--rounds", type=int, help="measured rounds per side (default 15; 3 quick)")
-    bench.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
-    bench.add_argument(
-        "--depth-million", action="store_true", help="depth scenario at 1,000,000 (slow fill)"
-    )
-    bench.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "bench":
+        from .bench.cli import main as bench
+
+        return bench(rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
 
     try:
         if args.command == "demo":
             print(f"pgqrs {__version__}, core: {__impl__}")
             with _database(args.dsn) as dsn:
                 asyncio.run(_demo(dsn, args.messages, args.consumers))
-        elif args.command == "bench":
-            if args.rounds is not None and args.rounds < 1:
-                parser.error("--rounds must be at least 1")
-            from . import bench as _bench  # only this command needs it
-
-            embedded = not (args.dsn or os.environ.get(DSN_ENV))
-            with _database(args.dsn, log=sys.stderr) as dsn:
-                _bench.main(
-                    dsn,
-                    embedded=embedded,
-                    quick=args.quick,
-                    rounds=args.rounds,
-                    depth_million=args.depth_million,
-                    json_path=args.json,
-                    argv=sys.argv[1:] if argv is None else argv,
-                )
-    except (PgqrsError, psycopg.Error) as exc:  # bench drives psycopg directly for its baselines
-        # pgqrs's own errors come masked already; the baselines' raw psycopg ones do not.
-        message = Redactor(args.dsn or os.environ.get(DSN_ENV)).text(str(exc))
-        print(f"pgqrs: error: {message}", file=sys.stderr)
+    except PgqrsError as exc:
+        print(f"pgqrs: error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -1,9 +1,8 @@
 """Fixtures: a real PostgreSQL for every test that touches the database.
 
-With ``PGQRS_TEST_DSN`` set, tests use that server (the role needs CREATEDB); otherwise one
-throwaway cluster is started for the session with :class:`pgqrs.embedded.EmbeddedPostgres`.
-Each test gets either its own database (``fresh_dsn``, for the seed examples that use the
-default schema) or its own installed schema (``schema``).
+The server (the ``dsn`` fixture) comes from the root ``conftest.py``, shared with the
+benchmarks.  Each test gets either its own database (``fresh_dsn``, for the seed examples that
+use the default schema) or its own installed schema (``schema``).
 """
 
 from __future__ import annotations
@@ -19,18 +18,9 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-import pgqrs
 from pgqrs import Admin, Consumer, Producer
-from pgqrs.embedded import given_or_throwaway
 
 from pgbouncer import OPT_OUT_ENV, transaction_pooler
-
-
-@pytest.fixture(scope="session")
-def dsn() -> Iterator[str]:
-    """DSN of the test server's maintenance database."""
-    with given_or_throwaway(os.environ.get("PGQRS_TEST_DSN")) as server_dsn:
-        yield server_dsn
 
 
 @pytest.fixture(scope="session")
@@ -137,7 +127,3 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "dsn" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.db)
-
-
-def pytest_report_header() -> str:
-    return f"pgqrs {pgqrs.__version__}, core: {pgqrs.__impl__}"

@@ -1,5 +1,5 @@
 """The throwaway cluster behind the tests, the demo and ``pgqrs bench`` cleans up after itself,
-also when the process that started it is killed outright."""
+also when the process that started it is killed outright, and runs durable when asked."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ time.sleep(600)
 
 
 def _host(dsn: str) -> Path:
-    return Path(conninfo_to_dict(dsn)["host"])
+    return Path(str(conninfo_to_dict(dsn)["host"]))
 
 
 def _running(pid: int) -> bool:
@@ -60,6 +60,35 @@ def test_stop_removes_server_and_files() -> None:
     assert not base.exists()
 
 
+DURABILITY = ("fsync", "synchronous_commit", "full_page_writes")
+
+
+def _durability(dsn: str) -> dict[str, str]:
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT name, setting FROM pg_settings WHERE name = ANY(%s)", [list(DURABILITY)]
+        ).fetchall()
+    return {str(name): str(setting) for name, setting in rows}
+
+
+@pytest.mark.parametrize(("durable", "expected"), [(False, "off"), (True, "on")])
+def test_durability_settings(durable: bool, expected: str) -> None:
+    # The durable server must run with PostgreSQL's defaults, as a user's server does: a
+    # benchmark on it reports what users see.  The default one is the tests' fast server.
+    with EmbeddedPostgres(durable=durable) as server:
+        assert server.durable is durable
+        assert _durability(server.dsn) == dict.fromkeys(DURABILITY, expected)
+
+
+def test_explicit_settings_win_over_durability() -> None:
+    with EmbeddedPostgres({"synchronous_commit": "on"}) as server:
+        assert _durability(server.dsn) == {
+            "fsync": "off",
+            "synchronous_commit": "on",
+            "full_page_writes": "off",
+        }
+
+
 @pytest.mark.skipif(os.name != "posix", reason="SIGKILL")
 def test_killed_starter_leaves_no_server_behind() -> None:
     starter = subprocess.Popen(
@@ -70,7 +99,7 @@ def test_killed_starter_leaves_no_server_behind() -> None:
         dsn = starter.stdout.readline().strip()
         base = _host(dsn)
         pid = int((base / "data" / "postmaster.pid").read_text().split()[0])
-        port = int(conninfo_to_dict(dsn)["port"])
+        port = int(str(conninfo_to_dict(dsn)["port"]))
         with psycopg.connect(dsn) as conn:
             assert conn.execute("SELECT 1").fetchone() == (1,)
     finally:
