@@ -37,6 +37,10 @@ lint: $(STAMP)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
+	@# The tests too; one run per folder, as each has its own conftest module.
+	.venv/bin/mypy --strict tests
+	.venv/bin/mypy --strict benchmarks
+	.venv/bin/mypy --strict conftest.py
 
 clean:
 	rm -rf build dist *.egg-info pgqrs/_core.c pgqrs/*.so .pytest_cache .mypy_cache .ruff_cache

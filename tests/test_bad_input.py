@@ -8,6 +8,8 @@ it succeeds.  Runs under both cores (``make test``).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import inspect
 import math
 import uuid
@@ -339,7 +341,7 @@ async def test_bad_id(env: Env, taker: str) -> None:
         expected = getattr(env, expected)
     for value, problem in BAD_IDS:
         await rejected(
-            env, lambda value=value: bad(env, value), ValidationError, rf"^{argument} {problem}"
+            env, functools.partial(bad, env, value), ValidationError, rf"^{argument} {problem}"
         )
         await succeeds(lambda: good(env), expected)
 
@@ -358,7 +360,7 @@ async def test_bad_id_list(env: Env, taker: str) -> None:
     bad, argument = ID_LISTS[taker]
     for value, kind in ((None, "NoneType"), ("12", "str"), (5, "int"), (b"\x01", "bytes")):
         match = rf"^{argument} must be a list of integer ids, not {kind}$"
-        await rejected(env, lambda value=value: bad(env, value), ValidationError, match)
+        await rejected(env, functools.partial(bad, env, value), ValidationError, match)
         await succeeds(lambda: env.consumer.archive(UNKNOWN), False)
 
 
@@ -455,7 +457,7 @@ async def test_bad_seconds(env: Env, taker: str) -> None:
     bad, argument, good, expected = SECONDS_TAKERS[taker]
     for value in BAD_SECONDS:
         match = seconds_problem(argument, value)
-        await rejected(env, lambda value=value: bad(env, value), ValidationError, match)
+        await rejected(env, functools.partial(bad, env, value), ValidationError, match)
         await succeeds(lambda: good(env), expected)
 
 
@@ -467,11 +469,12 @@ async def test_bad_config_seconds(field: str) -> None:
     for value in BAD_SECONDS:
         await rejected(
             None,
-            lambda value=value: Config(**{field: value}),
+            functools.partial(dataclasses.replace, Config(), **{field: value}),
             ValidationError,
             seconds_problem(field, value),
         )
-    assert getattr(Config(**{field: MAX_SECONDS}), field) == MAX_SECONDS
+    largest: dict[str, Any] = {field: MAX_SECONDS}
+    assert getattr(dataclasses.replace(Config(), **largest), field) == MAX_SECONDS
 
 
 async def test_the_seconds_bound_holds_everywhere(env: Env) -> None:
@@ -539,12 +542,15 @@ async def test_invalid_queue_and_host_names(env: Env, name: str, problem: str) -
     for kind in (Producer, Consumer):
         queue_named = rf"^queue {problem}"
         await rejected(
-            env, lambda k=kind: k(dsn, name, "h", 1, schema=schema), ValidationError, queue_named
+            env,
+            functools.partial(kind, dsn, name, "h", 1, schema=schema),
+            ValidationError,
+            queue_named,
         )
         host_named = rf"^hostname {problem}"
         await rejected(
             env,
-            lambda k=kind: k(dsn, env.queue, name, 1, schema=schema),
+            functools.partial(kind, dsn, env.queue, name, 1, schema=schema),
             ValidationError,
             host_named,
         )

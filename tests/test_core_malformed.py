@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import math
 import re
 import struct
@@ -274,7 +275,7 @@ ARGUMENT_CASES = [
     ),
     (
         "payloads-generator",
-        lambda c: encode(c, (p for p in [{}]), [1]),
+        lambda c: encode(c, (p for p in [{"n": 1}]), [1]),
         r"^payloads must be a sequence \(list or tuple\), not generator$",
     ),
     ("payloads-str", lambda c: encode(c, "ab", [1, 2]), r"^payloads must be a sequence .*not str$"),
@@ -430,7 +431,7 @@ def test_bad_payload_everywhere(payload: Any, match: str) -> None:
         payloads[position] = payload
         ids = list(range(1, 301))
         check(
-            lambda c, payloads=payloads, ids=ids: encode(c, payloads, ids),
+            functools.partial(encode, payloads=payloads, ids=ids),
             SerializationError,
             rf"^payload at index {position} {match}",
             position,
@@ -474,7 +475,7 @@ def test_size_is_checked_before_content() -> None:
     for payload in ([NAN, "x" * 100], ["\x00" * 100]):
         match = r"^payload at index 1 is \d+ bytes of JSON, over the limit of 64 bytes"
         check(
-            lambda c, p=payload: encode(c, [{}, p], [1, 2], limit=64),
+            functools.partial(encode, payloads=[{}, payload], ids=[1, 2], limit=64),
             PayloadTooLargeError,
             match,
             1,
