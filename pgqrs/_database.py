@@ -12,6 +12,7 @@ Statements come from ``pgqrs._sql``: each knows its row type, and whether it is 
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -19,15 +20,17 @@ import psycopg
 from psycopg import AsyncCursor
 
 from ._dsn import Redactor
-from ._pool import Connections
+from ._pool import Connections, configure_adapters
 from ._sql import R, Statement
 from ._translate import translate
 from .config import Config
-from .errors import PgqrsError
+from .errors import PgqrsError, ValidationError
 
-__all__ = ["Database", "Params", "Transaction"]
+__all__ = ["CallerConnection", "Database", "Params", "Transaction"]
 
 Params = Mapping[str, Any] | Sequence[Any] | None
+#: A connection the caller owns (``conn=``): async, or sync for sync frameworks.
+CallerConnection = psycopg.AsyncConnection[Any] | psycopg.Connection[Any]
 #: Builds the error to raise when a statement that must return a row returns none.
 Missing = Callable[[], Exception]
 
@@ -129,6 +132,20 @@ class Database(_Verbs):
         translated = translate(redact.exception(exc), schema=self.config.schema, queue=queue)
         return redact.exception(translated)
 
+    def on(self, conn: CallerConnection, *, queue: str | None = None) -> CallerTransaction:
+        """The verbs on the caller's own connection, inside whatever transaction it has open.
+
+        pgqrs neither commits nor rolls back: what runs here becomes visible at the caller's
+        commit (a NOTIFY too) and vanishes with its rollback.
+        """
+        if not isinstance(conn, (psycopg.AsyncConnection, psycopg.Connection)):
+            raise ValidationError(
+                f"conn must be a psycopg Connection or AsyncConnection, not {type(conn).__name__}"
+            )
+        cur: Any = conn.cursor(binary=True)
+        configure_adapters(cur.adapters)  # the cursor's own copy: the caller's stay as they are
+        return CallerTransaction(self, cur, queue)
+
     async def close(self) -> None:
         """Close the connections (the next call opens new ones)."""
         await self._connections.close()
@@ -172,5 +189,46 @@ class Transaction(_Verbs):
             async with self._cur.copy(statement.sql) as copy:
                 for chunk in chunks:
                     await copy.write(chunk)
+        except psycopg.Error as exc:
+            raise translate(exc, schema=self._db.config.schema, queue=self._queue) from exc
+
+
+async def _done(result: Any) -> Any:
+    """The result of a psycopg call, awaited when the connection is async."""
+    return await result if inspect.isawaitable(result) else result
+
+
+class CallerTransaction(Transaction):
+    """:class:`Transaction`'s verbs on a caller's connection, async or sync: the same statements
+    and COPY, on one code path."""
+
+    async def fetch(
+        self, statement: Statement[Any], params: Params = None, *, queue: str | None = None
+    ) -> list[tuple[Any, ...]]:
+        cur = self._cur
+        try:
+            await _done(
+                cur.execute(statement.sql, params, prepare=self._db._prepare_for(statement))
+            )
+            rows: list[tuple[Any, ...]] = await _done(cur.fetchall())
+            return rows
+        except psycopg.Error as exc:
+            raise translate(exc, schema=self._db.config.schema, queue=queue or self._queue) from exc
+
+    async def execute(self, statement: Statement[Any], params: Params = None) -> None:
+        try:
+            await _done(self._cur.execute(statement.sql, params))
+        except psycopg.Error as exc:
+            raise translate(exc, schema=self._db.config.schema, queue=self._queue) from exc
+
+    async def copy_in(self, statement: Statement[Any], chunks: Iterable[bytes]) -> None:
+        cur = self._cur
+        try:
+            if isinstance(cur, psycopg.AsyncCursor):
+                await super().copy_in(statement, chunks)
+                return
+            with cur.copy(statement.sql) as copy:
+                for chunk in chunks:
+                    copy.write(chunk)
         except psycopg.Error as exc:
             raise translate(exc, schema=self._db.config.schema, queue=self._queue) from exc

@@ -16,14 +16,14 @@ from typing import Any
 
 import psycopg
 from psycopg import AsyncConnection, AsyncCursor, postgres
-from psycopg.adapt import Dumper
+from psycopg.adapt import AdaptersMap, Dumper
 from psycopg.pq import ConnStatus, Format, TransactionStatus
 from psycopg.types.string import ByteaBinaryLoader
 from psycopg_pool import AsyncConnectionPool
 
 from .config import Config
 
-__all__ = ["Connections", "JsonbBinary"]
+__all__ = ["Connections", "JsonbBinary", "configure_adapters"]
 
 # A sequential caller reuses the last idle connection, and a cursor on it, without a pool round
 # trip: psycopg_pool's checkout and return cost ~20 us of client CPU per call (measured), ~9% of
@@ -60,13 +60,18 @@ class _JsonbBinaryDumper(Dumper):
         return data
 
 
-async def _configure(conn: AsyncConnection[Any]) -> None:
-    adapters = conn.adapters
+def configure_adapters(adapters: AdaptersMap) -> None:
+    """Raw binary loaders for the core and the dumper of :class:`JsonbBinary`, on a connection's
+    or a cursor's adapters."""
     for name in _RAW_BINARY_TYPES:
         info = adapters.types[name]
         adapters.register_loader(info.oid, ByteaBinaryLoader)
         adapters.register_loader(info.array_oid, ByteaBinaryLoader)
     adapters.register_dumper(JsonbBinary, _JsonbBinaryDumper)
+
+
+async def _configure(conn: AsyncConnection[Any]) -> None:
+    configure_adapters(conn.adapters)
 
 
 class Connections:

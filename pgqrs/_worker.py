@@ -146,11 +146,13 @@ class Worker:
         return params
 
     async def _run(
-        self, statement: Statement[Any], params: dict[str, Any]
+        self, statement: Statement[Any], params: dict[str, Any], *, on: Transaction | None = None
     ) -> list[tuple[Any, ...]]:
-        """Run one statement as this worker (see :meth:`_ready` and :meth:`_params`)."""
+        """Run one statement as this worker (see :meth:`_ready` and :meth:`_params`), in
+        autocommit or in the transaction ``on``."""
         await self._ready()
-        return await self._db.fetch(statement, self._params(params), queue=self._queue_name)
+        session = self._db if on is None else on
+        return await session.fetch(statement, self._params(params), queue=self._queue_name)
 
     @contextlib.asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Transaction]:

@@ -304,13 +304,15 @@ FROM {schema}.pgqrs_queues q WHERE q.id = %(queue_id)s
 RETURNING id;
 
 -- name: enqueue_rows
--- Small batches in one round trip.  PostgreSQL evaluates volatile output expressions after the
--- ORDER BY, so nextval hands out ascending ids in input order: sorting the returned ids gives
--- them in input order.
+-- Small batches, and concurrent single enqueues sent together (group commit), in one round
+-- trip; each row has its own delay.  PostgreSQL evaluates volatile output expressions after
+-- the ORDER BY, so nextval hands out ascending ids in input order: sorting the returned ids
+-- gives them in input order.
 INSERT INTO {schema}.pgqrs_messages (id, queue_id, payload, vt, producer_worker_id)
 SELECT nextval({messages_seq}::regclass), q.id, p.payload,
-       now() + make_interval(secs => %(delay_seconds)s::float8), %(worker_id)s
-FROM unnest(%(payloads)b::jsonb[]) WITH ORDINALITY AS p(payload, ord)
+       now() + make_interval(secs => p.delay), %(worker_id)s
+FROM unnest(%(payloads)b::jsonb[], %(delays)s::float8[])
+     WITH ORDINALITY AS p(payload, delay, ord)
 CROSS JOIN {schema}.pgqrs_queues q
 WHERE q.id = %(queue_id)s
   AND (SELECT pg_notify(%(channel)s::text, '') IS NULL) IS NOT NULL  -- with notify

@@ -83,17 +83,17 @@ class Clients:
     def admin(self, **kwargs: Any) -> Admin:
         return self._keep(Admin(self.dsn, schema=self.schema, **kwargs))
 
-    def producer(self, queue: str, port: int | None = None, **kwargs: Any) -> Producer:
+    def producer(
+        self, queue: str, port: int | None = None, hostname: str = "test-host", **kwargs: Any
+    ) -> Producer:
         port = next(self._ports) if port is None else port
-        return self._keep(
-            Producer(self.dsn, queue, "test-host", port, schema=self.schema, **kwargs)
-        )
+        return self._keep(Producer(self.dsn, queue, hostname, port, schema=self.schema, **kwargs))
 
-    def consumer(self, queue: str, port: int | None = None, **kwargs: Any) -> Consumer:
+    def consumer(
+        self, queue: str, port: int | None = None, hostname: str = "test-host", **kwargs: Any
+    ) -> Consumer:
         port = next(self._ports) if port is None else port
-        return self._keep(
-            Consumer(self.dsn, queue, "test-host", port, schema=self.schema, **kwargs)
-        )
+        return self._keep(Consumer(self.dsn, queue, hostname, port, schema=self.schema, **kwargs))
 
     async def close(self) -> None:
         for obj in reversed(self._opened):

@@ -256,3 +256,66 @@ async def test_two_processes_racing_for_one_identity_one_wins(
         for proc in procs:
             os.kill(proc.pid, signal.SIGKILL)
             await proc.wait()
+
+
+SHARER = """
+import asyncio, sys
+from pgqrs import Consumer, Producer
+
+async def main(dsn, schema, queue, kind, port):
+    worker_class = Producer if kind == "producer" else Consumer
+    worker = worker_class(dsn, queue, "shared-host", int(port), schema=schema)
+    if kind == "producer":
+        await worker.enqueue({"from": "child"})
+    else:
+        await worker.dequeue()
+    print(worker.worker_id, flush=True)
+    await asyncio.sleep(60)  # stays alive while the test's own worker registers
+
+asyncio.run(main(*sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize(("kind", "port"), [("producer", 8000), ("consumer", 0)])
+async def test_shared_identity_serves_live_processes_one_row_each(
+    clients: Clients, queue_factory: Callable[..., Any], kind: str, port: int
+) -> None:
+    queue = await queue_factory()
+    proc = await spawn(SHARER, clients.dsn, clients.schema, queue, kind, str(port))
+    try:
+        assert proc.stdout is not None
+        theirs = int(await asyncio.wait_for(proc.stdout.readline(), 20))
+        # The same identity as the child's, in this live process.
+        make = clients.producer if kind == "producer" else clients.consumer
+        worker = make(queue, port, "shared-host")
+        await worker.heartbeat()
+        assert worker.worker_id not in (None, theirs)
+        rows = await clients.admin().get_workers().list(queue=queue)
+        assert sorted((w.kind, w.process_id) for w in rows) == sorted(
+            [(kind, proc.pid), (kind, os.getpid())]
+        )
+        assert {w.status for w in rows} == {WorkerStatus.READY}
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        await proc.wait()
+    # The child is gone: a new registration of the identity takes its row (this process's
+    # own producer would have been joined, so it stops first).
+    await worker.close()
+    again = make(queue, port, "shared-host")
+    await again.heartbeat()
+    assert again.worker_id == theirs
+
+
+async def test_producers_of_one_process_share_their_row(
+    clients: Clients, queue_factory: Callable[..., Any]
+) -> None:
+    queue = await queue_factory()
+    first, second = clients.producer(queue, 8000), clients.producer(queue, 8000)
+    await first.enqueue(1)
+    await second.enqueue(2)
+    assert first.worker_id == second.worker_id
+    # Consumers on port 0 each have their own row (their leases are their own).
+    one, two = clients.consumer(queue, 0), clients.consumer(queue, 0)
+    await one.heartbeat()
+    await two.heartbeat()
+    assert one.worker_id != two.worker_id
