@@ -29,7 +29,10 @@ class Producer(Worker):
     The constructor does no I/O; the first call connects and registers the worker.
 
     Args:
-        dsn: connection string (``None``: ``$PGQRS_DSN``, else libpq's ``PG*`` variables).
+        dsn: connection string (``None``: ``$PGQRS_DSN``, else libpq's ``PG*`` variables); or a
+            :class:`~pgqrs.Config` in place of ``config``; or an :class:`~pgqrs.Admin`, whose
+            settings and connections the producer then shares (no ``schema`` or ``config``
+            then; see :meth:`Admin.close`).
         queue: name of an existing queue.
         hostname: worker identity, first half.
         port: worker identity, second half (0-65535).

@@ -104,11 +104,19 @@ class QueueInfo:
 
 
 class WorkerStatus(StrEnum):
-    """Lifecycle state of a worker row (the ``worker_status`` enum)."""
+    """Lifecycle state of a worker row (the ``worker_status`` enum).
+
+    ``Ready``, ``Suspended`` and ``Stopped`` are compatibility names (the original pgqrs) of
+    the same three members.
+    """
 
     READY = "ready"
     SUSPENDED = "suspended"
     STOPPED = "stopped"
+    # Same values: enum aliases, so WorkerStatus.Ready is WorkerStatus.READY.
+    Ready = "ready"
+    Suspended = "suspended"
+    Stopped = "stopped"
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +137,11 @@ class WorkerInfo:
     process_id: int | None = None
     #: ``"producer"`` or ``"consumer"`` (``None`` for rows registered before schema version 2).
     kind: str | None = None
+
+    @property
+    def updated_at(self) -> datetime:
+        """Compatibility name (the original pgqrs) of ``heartbeat_at``."""
+        return self.heartbeat_at
 
     @classmethod
     def from_row(cls, row: WorkerRow) -> WorkerInfo:
