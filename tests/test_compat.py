@@ -30,35 +30,40 @@ def db(clients: Clients, query: str, *params: Any) -> list[tuple[Any, ...]]:
         return conn.execute(sql.SQL(query).format(**tables), params).fetchall()
 
 
-def sessions(dsn: str, application_name: str) -> int:
-    """Server sessions opened with this ``application_name``."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
-            (application_name,),
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
+class Traced:
+    """An ``Admin`` whose sessions carry an ``application_name`` of their own, so the test can
+    count them, with a producer and a consumer built from it."""
 
+    def __init__(self, clients: Clients, queue: str) -> None:
+        self.clients = clients
+        self.app = f"pgqrs-compat-{uuid.uuid4().hex[:8]}"
+        dsn = make_conninfo(clients.dsn, application_name=self.app)
+        self.admin = clients.track(pgqrs.Admin(dsn, schema=clients.schema))
+        self.producer = clients.track(pgqrs.Producer(self.admin, queue, "compat_producer", 8100))
+        self.consumer = clients.track(pgqrs.Consumer(self.admin, queue, "compat_consumer", 8200))
 
-def settled_sessions(dsn: str, application_name: str, expected: int) -> int:
-    """``sessions()`` once it reaches ``expected``: a session the client closed leaves
-    pg_stat_activity a moment later.  Gives up (and returns the count) after 10 s."""
-    deadline = time.monotonic() + 10
-    while (found := sessions(dsn, application_name)) != expected and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return found
+    def sessions(self, expected: int) -> int:
+        """The server sessions of these clients, once they settle at ``expected``: a session
+        the client closed leaves pg_stat_activity a moment later.  Gives up after 10 s."""
+        deadline = time.monotonic() + 10
+        while (found := self._count()) != expected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return found
+
+    def _count(self) -> int:
+        with psycopg.connect(self.clients.dsn, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (self.app,)
+            ).fetchone()
+        assert row is not None
+        return int(row[0])
 
 
 async def test_workers_built_from_an_admin_share_its_settings_and_connections(
     clients: Clients, queue_factory: Callable[..., Any]
 ) -> None:
-    queue = await queue_factory()
-    app = f"pgqrs-compat-{uuid.uuid4().hex[:8]}"
-    dsn = make_conninfo(clients.dsn, application_name=app)
-    admin = clients.track(pgqrs.Admin(dsn, schema=clients.schema))
-    producer = clients.track(pgqrs.Producer(admin, queue, "compat_producer", 8100))
-    consumer = clients.track(pgqrs.Consumer(admin, queue, "compat_consumer", 8200))
+    traced = Traced(clients, await queue_factory())
+    admin, producer, consumer = traced.admin, traced.producer, traced.consumer
     assert producer.config is admin.config is consumer.config
     msg_id = await producer.enqueue({"data": "test_payload", "id": 123})
     [message] = await consumer.dequeue()
@@ -69,36 +74,32 @@ async def test_workers_built_from_an_admin_share_its_settings_and_connections(
         (msg_id, producer.worker_id)
     ]
     # One pool for the three: sequential calls all ran on one connection.
-    assert settled_sessions(clients.dsn, app, 1) == 1
+    assert traced.sessions(1) == 1
     # Closing the workers stops them and leaves the admin's connection alone.
     await producer.close()
     await consumer.close()
-    assert settled_sessions(clients.dsn, app, 1) == 1
+    assert traced.sessions(1) == 1
     statuses = db(clients, "SELECT status::text FROM {workers} ORDER BY id")
     assert statuses == [("stopped",), ("stopped",)]
     assert await admin.get_queues().count() == 1
     await admin.close()
-    assert settled_sessions(clients.dsn, app, 0) == 0
+    assert traced.sessions(0) == 0
 
 
 async def test_closing_the_admin_first_keeps_its_workers_working(
     clients: Clients, queue_factory: Callable[..., Any]
 ) -> None:
-    queue = await queue_factory()
-    app = f"pgqrs-compat-{uuid.uuid4().hex[:8]}"
-    dsn = make_conninfo(clients.dsn, application_name=app)
-    admin = clients.track(pgqrs.Admin(dsn, schema=clients.schema))
-    producer = clients.track(pgqrs.Producer(admin, queue, "compat_producer", 8100))
-    consumer = clients.track(pgqrs.Consumer(admin, queue, "compat_consumer", 8200))
+    traced = Traced(clients, await queue_factory())
+    producer, consumer = traced.producer, traced.consumer
     await producer.enqueue(1)
-    await admin.close()  # the workers are still open: the connections stay for them
-    assert settled_sessions(clients.dsn, app, 1) == 1
+    await traced.admin.close()  # the workers are still open: the connections stay for them
+    assert traced.sessions(1) == 1
     await producer.enqueue(2)
     assert [m.payload for m in await consumer.dequeue()] == [1, 2]
     await producer.close()
-    assert settled_sessions(clients.dsn, app, 1) == 1
+    assert traced.sessions(1) == 1
     await consumer.close()  # the last one out closes them
-    assert settled_sessions(clients.dsn, app, 0) == 0
+    assert traced.sessions(0) == 0
     assert db(clients, "SELECT count(*) FROM {workers} WHERE status = 'stopped'") == [(2,)]
 
 
@@ -106,22 +107,20 @@ async def test_a_worker_holds_the_shared_connections_from_its_first_call(
     clients: Clients, queue_factory: Callable[..., Any]
 ) -> None:
     queue = await queue_factory()
-    app = f"pgqrs-compat-{uuid.uuid4().hex[:8]}"
-    dsn = make_conninfo(clients.dsn, application_name=app)
-    admin = clients.track(pgqrs.Admin(dsn, schema=clients.schema))
-    idle = clients.track(pgqrs.Producer(admin, queue, "never_used", 8100))
+    traced = Traced(clients, queue)
+    admin, idle = traced.admin, traced.producer
     assert await admin.get_queues().count() == 1
-    await admin.close()  # the producer never made a call: nothing holds the connections
-    assert settled_sessions(clients.dsn, app, 0) == 0
+    await admin.close()  # neither worker made a call: nothing holds the connections
+    assert traced.sessions(0) == 0
     # Used after its close, the admin holds them again, and so does the producer.
     await idle.enqueue("first call")
     await admin.get_queue(queue)
     await admin.close()
-    assert settled_sessions(clients.dsn, app, 1) == 1
+    assert traced.sessions(1) == 1
     await idle.close()
     await idle.enqueue("used again after close")
     await idle.close()
-    assert settled_sessions(clients.dsn, app, 0) == 0
+    assert traced.sessions(0) == 0
     assert db(clients, "SELECT count(*) FROM {messages}") == [(2,)]
 
 
