@@ -24,6 +24,9 @@ from .types import ArchivedMessage, QueueInfo, QueueMessage, WorkerInfo, WorkerS
 
 __all__ = ["Archive", "Messages", "Queues", "Workers", "find_queue"]
 
+#: ``read_ct`` is an int4 column.
+MAX_READ_CT = 2**31 - 1
+
 #: Default page size of ``list()``.
 DEFAULT_LIMIT = 100
 
@@ -259,9 +262,7 @@ class Archive(_Table):
         Returns:
             ``True`` if it was deleted, ``False`` if there is no such archived message.
         """
-        rows = await self._db.fetch(
-            self._sql.delete_archived, {"id": check_id("id", id)}
-        )
+        rows = await self._db.fetch(self._sql.delete_archived, {"id": check_id("id", id)})
         return bool(rows)
 
     async def delete_by_worker(self, worker_id: int) -> int:
@@ -310,7 +311,9 @@ class Archive(_Table):
             "dead": _kind(dead_letters),
             "worker_id": None if worker is None else check_id("worker", worker),
             "min_read_ct": (
-                None if min_read_ct is None else check_int("min_read_ct", min_read_ct, minimum=0)
+                None
+                if min_read_ct is None
+                else check_int("min_read_ct", min_read_ct, minimum=0, maximum=MAX_READ_CT)
             ),
         }
         params["queue_id"] = await self._queue_id(queue)  # checked arguments first: no I/O

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ._impl import core
 from ._rows import ArchivedRow, MetricsRow, QueueRow, WorkerHealthRow, WorkerRow, WorkerStatsRow
@@ -113,10 +113,14 @@ class WorkerStatus(StrEnum):
     READY = "ready"
     SUSPENDED = "suspended"
     STOPPED = "stopped"
-    # Same values: enum aliases, so WorkerStatus.Ready is WorkerStatus.READY.
-    Ready = "ready"
-    Suspended = "suspended"
-    Stopped = "stopped"
+    if TYPE_CHECKING:  # type checkers take same-valued names for members of their own
+        Ready: ClassVar[WorkerStatus]
+        Suspended: ClassVar[WorkerStatus]
+        Stopped: ClassVar[WorkerStatus]
+    else:  # same values: enum aliases, so WorkerStatus.Ready is WorkerStatus.READY
+        Ready = "ready"
+        Suspended = "suspended"
+        Stopped = "stopped"
 
 
 @dataclass(frozen=True, slots=True)

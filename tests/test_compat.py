@@ -127,7 +127,7 @@ async def test_a_worker_holds_the_shared_connections_from_its_first_call(
 async def test_worker_from_admin_refuses_its_own_settings(clients: Clients) -> None:
     admin = clients.admin()
     with pytest.raises(ValidationError, match="from an Admin takes its schema and config"):
-        pgqrs.Producer(admin, "q", "h", 1, schema="other")  # type: ignore[arg-type]
+        pgqrs.Producer(admin, "q", "h", 1, schema="other")
     with pytest.raises(ValidationError, match="from an Admin takes its schema and config"):
         pgqrs.Consumer(admin, "q", "h", 1, config=Config())
     with pytest.raises(ValidationError, match="not int"):
@@ -430,6 +430,8 @@ async def test_archive_methods(clients: Clients, queue_factory: Callable[..., An
     assert db(clients, "SELECT count(*) FROM {archive}") == [(0,)]
     with pytest.raises(ValidationError, match="worker"):
         await archive.count(worker=0)
+    with pytest.raises(ValidationError, match="min_read_ct"):
+        await archive.dlq_count(2**31)
 
 
 async def test_delete_worker(clients: Clients, queue_factory: Callable[..., Any]) -> None:
