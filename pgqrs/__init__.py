@@ -6,7 +6,7 @@
 from ._impl import impl as __impl__
 from ._version import __version__
 from .admin import Admin
-from .config import Config
+from .config import Config, ConfigBuilder
 from .consumer import Consumer
 from .errors import (
     ConfigurationError,
@@ -42,6 +42,7 @@ __all__ = [
     "Archive",
     "ArchivedMessage",
     "Config",
+    "ConfigBuilder",
     "ConfigurationError",
     "Consumer",
     "DecodeError",

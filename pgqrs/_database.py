@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -69,12 +70,30 @@ class _Verbs:
 
 
 class Database(_Verbs):
-    """Statements and transactions on behalf of one pgqrs client object."""
+    """Statements and transactions on behalf of one pgqrs client object.
 
-    def __init__(self, config: Config) -> None:
+    Several client objects may share one set of connections (:meth:`shared`: producers and
+    consumers built from an ``Admin``).  Each has its own ``Database``, which holds the
+    connections from its first statement until its :meth:`close`; they close when the last
+    holder closes.
+    """
+
+    def __init__(self, config: Config, *, share: Database | None = None) -> None:
         self.config = config
         self._prepare = bool(config.prepare)
-        self._connections = Connections(config)
+        if share is None:
+            self._connections = Connections(config)
+            # Weak: a client dropped without close() must not keep the others' connections
+            # open for ever.
+            self._holders: weakref.WeakSet[Database] = weakref.WeakSet()
+        else:
+            self._connections = share._connections
+            self._holders = share._holders
+        self._holding = False
+
+    def shared(self) -> Database:
+        """A ``Database`` for another client object on these same connections."""
+        return Database(self.config, share=self)
 
     def _prepare_for(self, statement: Statement[Any]) -> bool | None:
         # None leaves it to psycopg (prepared after a few uses, unless prepare_threshold=None).
@@ -90,6 +109,8 @@ class Database(_Verbs):
             params: its parameters.
             queue: the queue the statement concerns, named in translated queue errors.
         """
+        if not self._holding:
+            self._hold()
         connections = self._connections
         try:
             pool, cur = await connections.acquire()
@@ -112,6 +133,8 @@ class Database(_Verbs):
         Args:
             queue: the queue the work concerns, named in translated queue errors.
         """
+        if not self._holding:
+            self._hold()
         connections = self._connections
         try:
             pool, cur = await connections.acquire()
@@ -124,6 +147,10 @@ class Database(_Verbs):
                 await connections.release(pool, cur, done)
         except psycopg.Error as exc:
             raise self._error(exc, queue) from exc
+
+    def _hold(self) -> None:
+        self._holders.add(self)
+        self._holding = True
 
     def _error(self, exc: psycopg.Error, queue: str | None) -> PgqrsError:
         """``exc`` translated, the connection string's secrets masked in both (connecting is
@@ -147,8 +174,12 @@ class Database(_Verbs):
         return CallerTransaction(self, cur, queue)
 
     async def close(self) -> None:
-        """Close the connections (the next call opens new ones)."""
-        await self._connections.close()
+        """Close the connections, unless another client object sharing them still holds them
+        (the next statement opens new ones either way)."""
+        self._holders.discard(self)
+        self._holding = False
+        if not self._holders:
+            await self._connections.close()
 
 
 class Transaction(_Verbs):

@@ -19,6 +19,7 @@ __all__ = [
     "AdminStatusRow",
     "ArchivedRow",
     "CountRow",
+    "DeletedWorkerRow",
     "ExistsRow",
     "IdRow",
     "LockedWorkerRow",
@@ -124,6 +125,14 @@ class WorkerRow(NamedTuple):
     process_host: str | None
     process_id: OptRaw
     kind: str | None
+
+
+class DeletedWorkerRow(NamedTuple):
+    status: str
+    live: bool
+    heartbeat_age: float
+    leased_messages: Raw
+    deleted: bool
 
 
 class WorkerHealthRow(NamedTuple):

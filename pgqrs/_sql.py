@@ -20,6 +20,7 @@ from ._rows import (
     AdminStatusRow,
     ArchivedRow,
     CountRow,
+    DeletedWorkerRow,
     ExistsRow,
     IdRow,
     LockedWorkerRow,
@@ -186,6 +187,7 @@ class Queries:
     release_worker_messages: Statement[CountRow] = _returns(CountRow)
     reclaim_stale_workers: Statement[ReclaimedRow] = _returns(ReclaimedRow)
     purge_stopped_workers: Statement[CountRow] = _returns(CountRow)
+    delete_worker: Statement[DeletedWorkerRow] = _returns(DeletedWorkerRow)
     # producing
     enqueue: Statement[IdRow] = _returns(IdRow, hot=True)
     enqueue_notify: Statement[IdRow] = _returns(IdRow, hot=True)
@@ -212,6 +214,8 @@ class Queries:
     get_archived: Statement[ArchivedRow] = _returns(ArchivedRow)
     list_archive: Statement[ArchivedRow] = _returns(ArchivedRow)
     count_archive: Statement[CountRow] = _returns(CountRow)
+    delete_archived: Statement[IdRow] = _returns(IdRow)
+    delete_archived_by_worker: Statement[CountRow] = _returns(CountRow)
     replay_dead_letters: Statement[ReplayRow] = _returns(ReplayRow)
 
     def __init__(self, schema: str) -> None:

@@ -24,13 +24,14 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
-from ._database import Database, Transaction
+from ._database import Transaction
 from ._impl import core
 from ._listen import channel_name
 from ._rows import RegisteredRow
 from ._sql import Statement, queries_for
 from ._validate import check_name, check_port
-from .config import Config, resolve_config
+from .admin import Admin, worker_database
+from .config import Config, ConfigBuilder, Source
 from .errors import QueueNotFoundError, WorkerError
 from .types import WorkerStatus
 
@@ -78,19 +79,18 @@ class Worker:
 
     def __init__(
         self,
-        dsn: str | None,
+        dsn: Source | Admin,
         queue: str,
         hostname: str,
         port: int,
         *,
         schema: str | None = None,
-        config: Config | None = None,
+        config: Config | ConfigBuilder | None = None,
     ) -> None:
         self._queue_name = check_name("queue", queue)
         self._hostname = check_name("hostname", hostname)
         self._port = check_port(port)
-        self._config = resolve_config(dsn, schema, config)
-        self._db = Database(self._config)
+        self._config, self._db = worker_database(dsn, schema, config)
         self._sql = queries_for(self._config.schema)
         self._worker_id: int | None = None
         self._queue_id: int | None = None

@@ -10,12 +10,13 @@ from ._database import Database, Transaction
 from ._impl import core
 from ._sql import SCHEMA_VERSION, queries_for, script
 from ._validate import check_id, check_ids, check_name, check_seconds
-from .config import Config, resolve_config
+from .config import Config, ConfigBuilder, Source, resolve_config
 from .errors import (
     MessageNotFoundError,
     QueueAlreadyExistsError,
     QueueNotFoundError,
     SchemaError,
+    ValidationError,
     WorkerError,
     WorkerNotFoundError,
 )
@@ -29,7 +30,7 @@ from .types import (
     WorkerStatus,
 )
 
-__all__ = ["Admin"]
+__all__ = ["Admin", "worker_database"]
 
 #: Objects ``install()`` creates; ``verify()`` checks each of them.
 SCHEMA_OBJECTS = (
@@ -51,16 +52,28 @@ SCHEMA_OBJECTS = (
 class Admin:
     """Installs the pgqrs schema and manages queues.
 
-    The constructor does no I/O; the first call connects.
+    The constructor does no I/O; the first call connects.  Producers and consumers built from
+    an ``Admin`` (``Producer(admin, queue, hostname, port)``) share its settings and its
+    connections (see :meth:`close`).
 
     Args:
-        dsn: connection string (``None``: ``$PGQRS_DSN``, else libpq's ``PG*`` variables).
+        dsn: connection string (``None``: ``$PGQRS_DSN``, else libpq's ``PG*`` variables), or
+            the settings themselves: a :class:`~pgqrs.Config` (or the
+            :class:`~pgqrs.config.ConfigBuilder` of ``Config.from_dsn``) in place of
+            ``config``.
         schema: schema for the pgqrs tables (default: ``config.schema``, ``"public"``).
         config: further settings, see :class:`~pgqrs.Config`.
+
+    Raises:
+        ValidationError: an argument of the wrong kind, or settings given twice.
     """
 
     def __init__(
-        self, dsn: str | None = None, *, schema: str | None = None, config: Config | None = None
+        self,
+        dsn: Source = None,
+        *,
+        schema: str | None = None,
+        config: Config | ConfigBuilder | None = None,
     ) -> None:
         self._config = resolve_config(dsn, schema, config)
         self._db = Database(self._config)
@@ -271,24 +284,51 @@ class Admin:
         )
         return core.decode_int8(row.total)
 
-    async def reclaim_stale_workers(self, queue: str) -> ReclaimedWorkers:
+    async def reclaim_stale_workers(
+        self, queue: str, *, older_than_seconds: float | None = None
+    ) -> ReclaimedWorkers:
         """Mark every stale worker of a queue stopped and release its leased messages, in one
         statement.  A reclaimed worker that turns out to be alive notices at its next heartbeat and
         registers again (its acknowledgements of released messages may fail: at-least-once).
 
+        Args:
+            queue: the queue's name.
+            older_than_seconds: a worker is stale when its last heartbeat is older than this
+                (``None``: ``Config.stale_after``, by default three heartbeat intervals).
+
         Raises:
             QueueNotFoundError: no such queue.
+            ValidationError: a negative age.
         """
         name = check_name("queue name", queue)
+        stale_after = (
+            self._config.stale_seconds
+            if older_than_seconds is None
+            else check_seconds("older_than_seconds", older_than_seconds)
+        )
         row = await self._db.one(
             self._sql.reclaim_stale_workers,
-            {"queue_name": name, "stale_after": self._config.stale_seconds},
+            {"queue_name": name, "stale_after": stale_after},
             missing=lambda: QueueNotFoundError(name),
             queue=name,
         )
         return ReclaimedWorkers(
             core.decode_int8_array(row.worker_ids), core.decode_int8(row.released)
         )
+
+    async def reclaim_messages(
+        self, queue_name: str, older_than_seconds: float | None = None
+    ) -> int:
+        """Compatibility name (the original pgqrs) for :meth:`reclaim_stale_workers`: the same
+        call, returning only how many messages it made visible again.
+
+        ``older_than_seconds=None`` means ``Config.stale_after`` (the original used one
+        heartbeat interval).
+        """
+        reclaimed = await self.reclaim_stale_workers(
+            queue_name, older_than_seconds=older_than_seconds
+        )
+        return reclaimed.released_messages
 
     async def purge_stopped_workers(self, older_than_seconds: float) -> int:
         """Delete the rows of workers stopped more than ``older_than_seconds`` ago.
@@ -302,6 +342,40 @@ class Admin:
         older = check_seconds("older_than_seconds", older_than_seconds)
         (row,) = await self._db.rows(self._sql.purge_stopped_workers, {"older_than": older})
         return core.decode_int8(row.total)
+
+    async def delete_worker(self, worker_id: int) -> None:
+        """Delete a worker's row.  Refused while the worker is live (ready or suspended, with a
+        heartbeat within ``Config.stale_after``) or holds valid leases: stop it first (its
+        ``close()``, or :meth:`reclaim_stale_workers` once it is stale) and let its leases lapse
+        or release them (:meth:`release_worker_messages`).  Messages and archive rows keep the
+        worker's id in ``producer_worker_id``/``consumer_worker_id``.
+
+        The check and the delete are one statement on the locked row, so a worker cannot
+        register again in between.
+
+        Raises:
+            WorkerNotFoundError: no such worker.
+            WorkerError: the worker is live or holds leases (the text says which).
+        """
+        worker_id = check_id("worker_id", worker_id)
+        row = await self._db.one(
+            self._sql.delete_worker,
+            {"worker_id": worker_id, "stale_after": self._config.stale_seconds},
+            missing=lambda: WorkerNotFoundError(worker_id),
+        )
+        if row.deleted:
+            return
+        if row.live:
+            raise WorkerError(
+                f"Worker {worker_id} is live (status {row.status}, last heartbeat "
+                f"{row.heartbeat_age:.1f} s ago): stop it first; it is stale after "
+                f"{self._config.stale_seconds:g} s without a heartbeat"
+            )
+        leased = core.decode_int8(row.leased_messages)
+        raise WorkerError(
+            f"Worker {worker_id} holds {leased} leased message(s): release them "
+            "(Admin.release_worker_messages) or wait until the leases lapse"
+        )
 
     async def suspend_worker(self, worker_id: int) -> None:
         """Suspend a worker remotely; it notices at its next heartbeat (a consumer then stops
@@ -363,24 +437,33 @@ class Admin:
                     raise MessageNotFoundError(archive_id, table="dead letters")
         return [new_ids[archive_id] for archive_id in wanted]
 
+    # The getters do no I/O.  The original pgqrs's were coroutines: the tables are awaitable
+    # (to themselves), so ``await admin.get_queues()`` works too.
+
     def get_queues(self) -> Queues:
-        """The queues table."""
+        """The queues table (also ``await admin.get_queues()``)."""
         return Queues(self._db, self._sql)
 
     def get_workers(self) -> Workers:
-        """The workers table."""
+        """The workers table (also ``await admin.get_workers()``)."""
         return Workers(self._db, self._sql)
 
     def get_messages(self) -> Messages:
-        """The messages table."""
+        """The messages table (also ``await admin.get_messages()``)."""
         return Messages(self._db, self._sql)
 
     def get_archive(self) -> Archive:
-        """The archive table."""
+        """The archive table (also ``await admin.get_archive()``)."""
         return Archive(self._db, self._sql)
 
     async def close(self) -> None:
-        """Close the connections (the object may be used again afterwards)."""
+        """Close the connections (the object may be used again afterwards).
+
+        Producers and consumers built from this ``Admin`` share its connections.  One that made
+        a call and is not closed yet keeps them open; the last of these to close closes them.
+        Closing a worker never breaks the ``Admin`` or the other workers, nor does closing the
+        ``Admin`` break them.
+        """
         await self._db.close()
 
     async def __aenter__(self) -> Self:
@@ -396,3 +479,24 @@ class Admin:
 
     def __repr__(self) -> str:
         return f"Admin(schema={self._config.schema!r})"
+
+
+def worker_database(
+    source: Source | Admin, schema: str | None, config: Config | ConfigBuilder | None
+) -> tuple[Config, Database]:
+    """The settings and database of a producer or consumer constructed with ``source``: an
+    ``Admin``'s own (its connections shared, see :meth:`Admin.close`), or new ones.
+
+    Raises:
+        ValidationError: an ``Admin`` together with ``schema`` or ``config``, or arguments of
+            the wrong kind.
+    """
+    if isinstance(source, Admin):
+        if schema is not None or config is not None:
+            raise ValidationError(
+                "a Producer or Consumer built from an Admin takes its schema and config from "
+                "it: give them to the Admin"
+            )
+        return source.config, source._db.shared()
+    settings = resolve_config(source, schema, config)
+    return settings, Database(settings)

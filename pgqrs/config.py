@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields, replace
+from typing import Any, Generic, TypeVar, overload
 
 from ._dsn import mask_dsn
 from ._validate import check_int as _check_int
@@ -12,7 +13,7 @@ from ._validate import check_schema
 from ._validate import check_seconds as _check_seconds
 from .errors import ValidationError
 
-__all__ = ["Config"]
+__all__ = ["Config", "ConfigBuilder"]
 
 #: Environment variable consulted when no DSN is passed.
 DSN_ENV = "PGQRS_DSN"
@@ -112,6 +113,19 @@ class Config:
                 shown.append(f"{item.name}={value!r}")
         return f"{type(self).__qualname__}({', '.join(shown)})"
 
+    @classmethod
+    def from_dsn(cls, dsn: str) -> ConfigBuilder:
+        """Compatibility name (the original pgqrs): default settings for ``dsn``, as a
+        :class:`ConfigBuilder` whose settings may be assigned one by one before it is handed to
+        a client.  Our own spelling is ``Config(dsn=dsn, ...)``.
+
+        Raises:
+            ValidationError: ``dsn`` is not a string.
+        """
+        if not isinstance(dsn, str):
+            raise ValidationError(f"dsn must be a string, not {type(dsn).__name__}")
+        return ConfigBuilder(cls(dsn=dsn))
+
     @property
     def stale_seconds(self) -> float:
         """``stale_after``, or three heartbeat intervals when it is ``None``."""
@@ -127,13 +141,103 @@ class Config:
         return os.environ.get(DSN_ENV, "")
 
 
-def resolve_config(dsn: str | None, schema: str | None, config: Config | None) -> Config:
+T = TypeVar("T")
+
+
+class _Setting(Generic[T]):
+    """One of the original pgqrs's setting names on :class:`ConfigBuilder`: reads and writes
+    the :class:`Config` field it stands for.  A write builds a new ``Config`` at once, so a bad
+    value raises there, naming the setting."""
+
+    def __init__(self, field: str) -> None:
+        self.field = field
+        self.name = field
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, builder: None, owner: type) -> _Setting[T]: ...
+    @overload
+    def __get__(self, builder: ConfigBuilder, owner: type) -> T: ...
+    def __get__(self, builder: ConfigBuilder | None, owner: type) -> _Setting[T] | T:
+        if builder is None:
+            return self
+        value: T = getattr(builder.build(), self.field)
+        return value
+
+    def __set__(self, builder: ConfigBuilder, value: T) -> None:
+        try:
+            change: dict[str, Any] = {self.field: value}
+            builder._config = replace(builder.build(), **change)
+        except ValidationError as exc:
+            shown = self.name if self.name == self.field else f"{self.name} (Config.{self.field})"
+            raise ValidationError(f"{shown}: {exc}") from None
+
+
+class ConfigBuilder:
+    """A :class:`Config` assembled setting by setting, under the original pgqrs's names:
+    what :meth:`Config.from_dsn` returns, for code written against that library.
+
+    Every assignment is checked at once and raises :class:`~pgqrs.ValidationError` naming the
+    setting, so no client ever starts with a bad value.  Clients (``Admin(builder)``,
+    ``Producer(..., config=builder)``) take a snapshot: later assignments do not reach a client
+    already built.  ``repr`` shows the connection string with ``password=***``, like ``Config``.
+
+    Attributes:
+        schema: ``Config.schema``.
+        max_connections: ``Config.pool_max_size``.
+        connection_timeout_seconds: ``Config.connect_timeout``.
+        default_lock_time_seconds: ``Config.lock_seconds``.
+        default_max_batch_size: ``Config.dequeue_batch_size`` (messages per ``dequeue()``).
+        max_read_ct: ``Config.max_read_ct``.
+        heartbeat_interval_seconds: ``Config.heartbeat_interval``.
+    """
+
+    __slots__ = ("_config",)
+
+    schema = _Setting[str]("schema")
+    max_connections = _Setting[int]("pool_max_size")
+    connection_timeout_seconds = _Setting[float]("connect_timeout")
+    default_lock_time_seconds = _Setting[float]("lock_seconds")
+    default_max_batch_size = _Setting[int]("dequeue_batch_size")
+    max_read_ct = _Setting[int]("max_read_ct")
+    heartbeat_interval_seconds = _Setting[float]("heartbeat_interval")
+
+    def __init__(self, config: Config | None = None) -> None:
+        self._config = Config() if config is None else config
+
+    def build(self) -> Config:
+        """The settings as they stand, as a (frozen) :class:`Config`."""
+        return self._config
+
+    def __repr__(self) -> str:
+        return f"{type(self).__qualname__}({self._config!r})"
+
+
+#: What a client constructor accepts as its first argument (besides an ``Admin`` for workers).
+Source = str | Config | ConfigBuilder | None
+
+
+def resolve_config(
+    dsn: Source, schema: str | None, config: Config | ConfigBuilder | None
+) -> Config:
     """Merge the positional/keyword arguments of a client constructor into one ``Config``.
 
-    Explicit arguments win over the ``config`` object's values.
+    The first argument may be the settings themselves (``Admin(config)``, as the original pgqrs
+    allows); explicit ``dsn``/``schema`` arguments win over the ``config`` object's values.
     """
+    if isinstance(dsn, (Config, ConfigBuilder)):
+        if config is not None:
+            raise ValidationError("settings given twice: pass a Config first or as config=")
+        dsn, config = None, dsn
     if dsn is not None and not isinstance(dsn, str):
-        raise ValidationError(f"dsn must be a string, not {type(dsn).__name__}")
+        raise ValidationError(
+            f"dsn must be a connection string or a pgqrs.Config (Producer and Consumer also "
+            f"take a pgqrs.Admin), not {type(dsn).__name__}"
+        )
+    if isinstance(config, ConfigBuilder):
+        config = config.build()
     if config is None:
         config = Config()
     elif not isinstance(config, Config):

@@ -15,7 +15,7 @@ from ._rows import IdRow
 from ._sql import Statement
 from ._validate import check_count, check_id, check_ids, check_seconds
 from ._worker import Worker
-from .errors import WorkerError
+from .errors import ValidationError, WorkerError
 from .types import QueueMessage, WorkerStatus
 
 __all__ = ["Consumer"]
@@ -75,6 +75,17 @@ class Consumer(Worker):
             )
         return await self._lease(count, lock)
 
+    async def dequeue_batch(self, limit: int) -> list[QueueMessage]:
+        """Compatibility name (the original pgqrs): ``dequeue_many(limit)``."""
+        return await self.dequeue_many(check_count("limit", limit))
+
+    async def dequeue_batch_with_delay(self, limit: int, vt_seconds: float) -> list[QueueMessage]:
+        """Compatibility name (the original pgqrs): ``dequeue_many(limit,
+        lock_seconds=vt_seconds)``."""
+        return await self.dequeue_many(
+            check_count("limit", limit), check_seconds("vt_seconds", vt_seconds)
+        )
+
     def _lock_seconds(self, lock_seconds: float | None) -> float:
         if lock_seconds is None:
             return self._config.lock_seconds
@@ -97,6 +108,9 @@ class Consumer(Worker):
         """Archive several messages in one statement; one flag per id, in input order."""
         return await self._acknowledge(self._sql.archive_messages, message_ids)
 
+    #: Compatibility name (the original pgqrs) of :meth:`archive_many`.
+    archive_batch = archive_many
+
     async def delete(self, message_id: int) -> bool:
         """Acknowledge a message by deleting it (no archive copy).  A message that is not
         leased may be deleted by anyone: this also cancels a delayed message.
@@ -110,15 +124,39 @@ class Consumer(Worker):
         """Delete several messages in one statement; one flag per id, in input order."""
         return await self._acknowledge(self._sql.delete_messages, message_ids)
 
-    async def extend_visibility(self, message_id: int, seconds: float) -> bool:
+    async def extend_visibility(
+        self,
+        message_id: int,
+        seconds: float | None = None,
+        *,
+        extension_seconds: float | None = None,
+    ) -> bool:
         """Extend this worker's lease on a message by ``seconds`` (from its current deadline,
-        or from now if the lease already lapsed).
+        or from now if the lease already lapsed and nobody else took the message since).
+
+        Args:
+            message_id: a message this consumer dequeued.
+            seconds: how far to move the deadline.
+            extension_seconds: compatibility name (the original pgqrs) of ``seconds``; give
+                one of the two.
 
         Returns:
-            ``True`` if extended; ``False`` if the message is gone or leased by another worker.
+            ``True`` if extended.  ``False`` if this consumer is not the message's lease holder:
+            the message is gone, was never delivered, was released, or was last leased by
+            another consumer.
+
+        Raises:
+            ValidationError: a bad id, a negative extension, or neither or both of ``seconds``
+                and ``extension_seconds``.
         """
         message_id = check_id("message_id", message_id)
-        seconds = check_seconds("seconds", seconds)
+        if (seconds is None) == (extension_seconds is None):
+            raise ValidationError("give the extension once: seconds or extension_seconds")
+        seconds = (
+            check_seconds("seconds", seconds)
+            if extension_seconds is None
+            else check_seconds("extension_seconds", extension_seconds)
+        )
         params = {"id": message_id, "seconds": seconds}
         return bool(await self._run(self._sql.extend_visibility, params))
 

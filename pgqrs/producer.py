@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -38,7 +39,10 @@ class Producer(Worker):
     The constructor does no I/O; the first call connects and registers the worker.
 
     Args:
-        dsn: connection string (``None``: ``$PGQRS_DSN``, else libpq's ``PG*`` variables).
+        dsn: connection string (``None``: ``$PGQRS_DSN``, else libpq's ``PG*`` variables); or a
+            :class:`~pgqrs.Config` in place of ``config``; or an :class:`~pgqrs.Admin`, whose
+            settings and connections the producer then shares (no ``schema`` or ``config``
+            then; see :meth:`Admin.close`).
         queue: name of an existing queue.
         hostname: worker identity, first half.
         port: worker identity, second half (0-65535).
@@ -48,9 +52,10 @@ class Producer(Worker):
 
     kind = "producer"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._group_commit: Coalescer[_Pending, int] = Coalescer(GROUP_MAX_MESSAGES)
+    @functools.cached_property
+    def _group_commit(self) -> Coalescer[_Pending, int]:
+        """Concurrent enqueues of this producer, sent together."""
+        return Coalescer(GROUP_MAX_MESSAGES)
 
     async def enqueue(self, payload: Any, *, conn: CallerConnection | None = None) -> int:
         """Put one message on the queue, visible at once.

@@ -1,17 +1,21 @@
 """Read access to the four pgqrs tables, for monitoring pages and operators.
 
 Obtain them from :class:`~pgqrs.Admin` (``get_queues()``, ``get_workers()``, ``get_messages()``,
-``get_archive()``).  Listings are ordered by id and paged with ``limit``/``offset``; the
-``queue=`` filters take a queue name and raise :class:`~pgqrs.QueueNotFoundError` for an unknown
-one.
+``get_archive()``; each table is also awaitable, to itself, so ``await admin.get_queues()``
+works as in the original pgqrs).  Listings are ordered by id and paged with ``limit``/``offset``;
+the ``queue=`` filters take a queue name and raise :class:`~pgqrs.QueueNotFoundError` for an
+unknown one.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import builtins
+from collections.abc import Generator, Mapping
+from typing import Any, Self
 
 from ._database import Database
 from ._impl import core
+from ._pool import JsonbBinary
 from ._rows import CountRow
 from ._sql import Queries, Statement
 from ._validate import check_id, check_int, check_name
@@ -19,6 +23,9 @@ from .errors import MessageNotFoundError, QueueNotFoundError, ValidationError, W
 from .types import ArchivedMessage, QueueInfo, QueueMessage, WorkerInfo, WorkerStatus
 
 __all__ = ["Archive", "Messages", "Queues", "Workers", "find_queue"]
+
+#: ``read_ct`` is an int4 column.
+MAX_READ_CT = 2**31 - 1
 
 #: Default page size of ``list()``.
 DEFAULT_LIMIT = 100
@@ -45,6 +52,11 @@ class _Table:
     def __init__(self, db: Database, queries: Queries) -> None:
         self._db = db
         self._sql = queries
+
+    def __await__(self) -> Generator[None, None, Self]:
+        # No I/O behind it: the original pgqrs's getters were coroutines, ours are not.
+        yield from ()
+        return self
 
     async def _queue_id(self, queue: str | None) -> int | None:
         """The id of the queue a ``queue=`` filter names (``None``: no filter)."""
@@ -123,6 +135,11 @@ class Workers(_Table):
         )
         return WorkerInfo.from_row(row)
 
+    async def filter_by_queue(self, queue: str) -> builtins.list[WorkerInfo]:
+        """Compatibility name (the original pgqrs): ``list(queue=queue)``, the first
+        ``DEFAULT_LIMIT`` (100) workers of a queue."""
+        return await self.list(queue=queue)
+
     async def _filters(self, queue: str | None, status: str | None) -> dict[str, Any]:
         if status is not None:
             try:
@@ -143,11 +160,47 @@ class Messages(_Table):
         )
 
     async def list(
-        self, *, queue: str | None = None, limit: int = DEFAULT_LIMIT, offset: int = 0
+        self,
+        *,
+        queue: str | None = None,
+        contains: Any = None,
+        limit: int = DEFAULT_LIMIT,
+        offset: int = 0,
     ) -> list[QueueMessage]:
-        """Messages ordered by id, optionally of one queue."""
-        params = {"queue_id": await self._queue_id(queue)} | _page(limit, offset)
+        """Messages ordered by id, optionally of one queue, optionally only those whose payload
+        contains ``contains`` (JSON containment, ``payload @> contains``: ``{"user_id": 7}``
+        matches every object payload with that key and value, among others).
+
+        No index serves ``contains`` (one on payloads would cost every enqueue): it filters the
+        queue's messages (with ``queue=``) or the whole table, one by one, until ``limit``
+        messages match.  Keep it to monitoring and occasional clean-ups.
+
+        Raises:
+            QueueNotFoundError: ``queue`` does not exist.
+            SerializationError: ``contains`` is not JSON-serialisable.
+        """
+        wanted = None if contains is None else JsonbBinary(core.encode_jsonb(contains, None))
+        params = {"queue_id": await self._queue_id(queue), "contains": wanted}
+        params |= _page(limit, offset)
         return core.decode_messages(await self._db.fetch(self._sql.list_messages, params))
+
+    async def filter_by_payload(
+        self,
+        payload: Mapping[str, Any],
+        *,
+        queue: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+        offset: int = 0,
+    ) -> builtins.list[QueueMessage]:
+        """Compatibility name (the original pgqrs): ``list(contains=payload, ...)``.  At most
+        ``limit`` (100) messages come back.
+
+        Raises:
+            ValidationError: ``payload`` is not a mapping.
+        """
+        if not isinstance(payload, Mapping):
+            raise ValidationError(f"payload must be a mapping, not {type(payload).__name__}")
+        return await self.list(queue=queue, contains=payload, limit=limit, offset=offset)
 
     async def get(self, id: int) -> QueueMessage:
         """The message with this id.
@@ -167,13 +220,24 @@ class Archive(_Table):
     """The ``pgqrs_archive`` table: messages acknowledged with ``archive``, and dead letters
     (messages delivered ``Config.max_read_ct`` times without an acknowledgement).
 
-    ``dead_letters=True`` selects only dead letters, ``False`` only normal archives, ``None``
-    (the default) both.
+    Filters, all optional and combined: ``queue=`` a queue name; ``dead_letters=True`` only
+    dead letters, ``False`` only normal archives, ``None`` (the default) both; ``worker=`` the
+    id of the consumer that last held the message (``consumer_worker_id``); ``min_read_ct=``
+    only messages delivered at least that many times.  The queue and dead-letter filters are
+    served by indexes; ``worker=`` and ``min_read_ct=`` filter row by row (the archive has no
+    index on either: each would cost every acknowledgement), within the queue when one is given.
     """
 
-    async def count(self, *, queue: str | None = None, dead_letters: bool | None = None) -> int:
-        """Number of archived messages, optionally of one queue and/or of one kind."""
-        params = {"queue_id": await self._queue_id(queue), "dead": _kind(dead_letters)}
+    async def count(
+        self,
+        *,
+        queue: str | None = None,
+        dead_letters: bool | None = None,
+        worker: int | None = None,
+        min_read_ct: int | None = None,
+    ) -> int:
+        """Number of archived messages matching the filters."""
+        params = await self._filters(queue, dead_letters, worker, min_read_ct)
         return await self._count(self._sql.count_archive, params)
 
     async def list(
@@ -181,14 +245,79 @@ class Archive(_Table):
         *,
         queue: str | None = None,
         dead_letters: bool | None = None,
+        worker: int | None = None,
+        min_read_ct: int | None = None,
         limit: int = DEFAULT_LIMIT,
         offset: int = 0,
     ) -> list[ArchivedMessage]:
-        """Archived messages ordered by archive id, optionally of one queue and/or kind."""
-        params = {"queue_id": await self._queue_id(queue), "dead": _kind(dead_letters)}
+        """Archived messages matching the filters, ordered by archive id."""
+        params = await self._filters(queue, dead_letters, worker, min_read_ct)
         params |= _page(limit, offset)
         rows = await self._db.rows(self._sql.list_archive, params)
         return [ArchivedMessage.from_row(row) for row in rows]
+
+    async def delete(self, id: int) -> bool:
+        """Delete one archived message (or dead letter) by its archive id.
+
+        Returns:
+            ``True`` if it was deleted, ``False`` if there is no such archived message.
+        """
+        rows = await self._db.fetch(self._sql.delete_archived, {"id": check_id("id", id)})
+        return bool(rows)
+
+    async def delete_by_worker(self, worker_id: int) -> int:
+        """Delete every archived message last held by one consumer (``consumer_worker_id``).
+
+        Returns:
+            The number of archived messages deleted.
+        """
+        params = {"worker_id": check_id("worker_id", worker_id)}
+        return await self._count(self._sql.delete_archived_by_worker, params)
+
+    async def list_by_worker(
+        self, worker_id: int, limit: int = DEFAULT_LIMIT, offset: int = 0
+    ) -> builtins.list[ArchivedMessage]:
+        """Compatibility name (the original pgqrs): ``list(worker=worker_id, ...)``."""
+        return await self.list(worker=worker_id, limit=limit, offset=offset)
+
+    async def count_by_worker(self, worker_id: int) -> int:
+        """Compatibility name (the original pgqrs): ``count(worker=worker_id)``."""
+        return await self.count(worker=worker_id)
+
+    async def dlq_count(self, max_attempts: int) -> int:
+        """Compatibility name (the original pgqrs): ``count(dead_letters=True,
+        min_read_ct=max_attempts)``.  Our dead letters are the messages dequeue moved here after
+        ``Config.max_read_ct`` deliveries; the original counted any archived message read that
+        often."""
+        return await self.count(dead_letters=True, min_read_ct=max_attempts)
+
+    async def list_dlq_messages(
+        self, max_attempts: int, limit: int = DEFAULT_LIMIT, offset: int = 0
+    ) -> builtins.list[ArchivedMessage]:
+        """Compatibility name (the original pgqrs): ``list(dead_letters=True,
+        min_read_ct=max_attempts, ...)``, ordered by archive id (see :meth:`dlq_count`)."""
+        return await self.list(
+            dead_letters=True, min_read_ct=max_attempts, limit=limit, offset=offset
+        )
+
+    async def _filters(
+        self,
+        queue: str | None,
+        dead_letters: bool | None,
+        worker: int | None,
+        min_read_ct: int | None,
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "dead": _kind(dead_letters),
+            "worker_id": None if worker is None else check_id("worker", worker),
+            "min_read_ct": (
+                None
+                if min_read_ct is None
+                else check_int("min_read_ct", min_read_ct, minimum=0, maximum=MAX_READ_CT)
+            ),
+        }
+        params["queue_id"] = await self._queue_id(queue)  # checked arguments first: no I/O
+        return params
 
     async def get(self, id: int) -> ArchivedMessage:
         """The archived message with this archive id.

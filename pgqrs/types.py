@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ._impl import core
 from ._rows import ArchivedRow, MetricsRow, QueueRow, WorkerHealthRow, WorkerRow, WorkerStatsRow
@@ -104,11 +104,23 @@ class QueueInfo:
 
 
 class WorkerStatus(StrEnum):
-    """Lifecycle state of a worker row (the ``worker_status`` enum)."""
+    """Lifecycle state of a worker row (the ``worker_status`` enum).
+
+    ``Ready``, ``Suspended`` and ``Stopped`` are compatibility names (the original pgqrs) of
+    the same three members.
+    """
 
     READY = "ready"
     SUSPENDED = "suspended"
     STOPPED = "stopped"
+    if TYPE_CHECKING:  # type checkers take same-valued names for members of their own
+        Ready: ClassVar[WorkerStatus]
+        Suspended: ClassVar[WorkerStatus]
+        Stopped: ClassVar[WorkerStatus]
+    else:  # same values: enum aliases, so WorkerStatus.Ready is WorkerStatus.READY
+        Ready = "ready"
+        Suspended = "suspended"
+        Stopped = "stopped"
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +141,11 @@ class WorkerInfo:
     process_id: int | None = None
     #: ``"producer"`` or ``"consumer"`` (``None`` for rows registered before schema version 2).
     kind: str | None = None
+
+    @property
+    def updated_at(self) -> datetime:
+        """Compatibility name (the original pgqrs) of ``heartbeat_at``."""
+        return self.heartbeat_at
 
     @classmethod
     def from_row(cls, row: WorkerRow) -> WorkerInfo:

@@ -195,6 +195,30 @@ WITH w AS (
 )
 SELECT w.status::text, EXISTS (SELECT 1 FROM changed) AS changed FROM w;
 
+-- name: delete_worker
+-- Kept while live (not stopped, heartbeat within stale_after) or holding valid leases; the row
+-- says why.  FOR UPDATE: the worker cannot register again between the check and the delete.
+WITH w AS (
+    SELECT id, queue_id, status, heartbeat_at FROM {schema}.pgqrs_workers
+    WHERE id = %(worker_id)s FOR UPDATE
+), checked AS (
+    SELECT w.id, w.status::text AS status,
+           w.status <> 'stopped'
+               AND w.heartbeat_at >= now() - make_interval(secs => %(stale_after)s::float8)
+               AS live,
+           extract(epoch FROM now() - w.heartbeat_at)::float8 AS heartbeat_age,
+           (SELECT count(*) FROM {schema}.pgqrs_messages m
+            WHERE m.queue_id = w.queue_id AND m.vt > now() AND m.consumer_worker_id = w.id)
+               AS leased_messages
+    FROM w
+), deleted AS (
+    DELETE FROM {schema}.pgqrs_workers d USING checked c
+    WHERE d.id = c.id AND NOT c.live AND c.leased_messages = 0
+    RETURNING d.id
+)
+SELECT status, live, heartbeat_age, leased_messages, EXISTS (SELECT 1 FROM deleted) AS deleted
+FROM checked;
+
 -- name: get_worker
 SELECT id, hostname, port::int8, queue_id, started_at, heartbeat_at, shutdown_at, status::text,
        process_host, process_id::int8, kind
@@ -439,10 +463,13 @@ SELECT id, queue_id, payload, enqueued_at, vt, read_ct, dequeued_at, producer_wo
 FROM {schema}.pgqrs_messages WHERE id = %(id)s;
 
 -- name: list_messages
+-- `contains` (jsonb containment) has no index (every index on this table costs every enqueue):
+-- it is checked row by row, within the queue's index range when a queue is given.
 SELECT id, queue_id, payload, enqueued_at, vt, read_ct, dequeued_at, producer_worker_id,
        consumer_worker_id
 FROM {schema}.pgqrs_messages
-WHERE %(queue_id)s::int8 IS NULL OR queue_id = %(queue_id)s::int8
+WHERE (%(queue_id)s::int8 IS NULL OR queue_id = %(queue_id)s::int8)
+  AND (%(contains)s::jsonb IS NULL OR payload @> %(contains)s::jsonb)
 ORDER BY id LIMIT %(limit)s OFFSET %(offset)s;
 
 -- name: count_messages
@@ -455,17 +482,32 @@ SELECT id, original_msg_id, queue_id, payload, enqueued_at, vt, read_ct::int8, d
 FROM {schema}.pgqrs_archive WHERE id = %(id)s;
 
 -- name: list_archive
+-- The worker and read_ct filters have no index (each would cost every archive): row by row.
 SELECT id, original_msg_id, queue_id, payload, enqueued_at, vt, read_ct::int8, dequeued_at,
        producer_worker_id, consumer_worker_id, archived_at, dead_lettered_at, dead_letter_reason
 FROM {schema}.pgqrs_archive
 WHERE (%(queue_id)s::int8 IS NULL OR queue_id = %(queue_id)s::int8)
   AND (%(dead)s::bool IS NULL OR (dead_lettered_at IS NOT NULL) = %(dead)s::bool)
+  AND (%(worker_id)s::int8 IS NULL OR consumer_worker_id = %(worker_id)s::int8)
+  AND (%(min_read_ct)s::int4 IS NULL OR read_ct >= %(min_read_ct)s::int4)
 ORDER BY id LIMIT %(limit)s OFFSET %(offset)s;
 
 -- name: count_archive
 SELECT count(*) AS total FROM {schema}.pgqrs_archive
 WHERE (%(queue_id)s::int8 IS NULL OR queue_id = %(queue_id)s::int8)
-  AND (%(dead)s::bool IS NULL OR (dead_lettered_at IS NOT NULL) = %(dead)s::bool);
+  AND (%(dead)s::bool IS NULL OR (dead_lettered_at IS NOT NULL) = %(dead)s::bool)
+  AND (%(worker_id)s::int8 IS NULL OR consumer_worker_id = %(worker_id)s::int8)
+  AND (%(min_read_ct)s::int4 IS NULL OR read_ct >= %(min_read_ct)s::int4);
+
+-- name: delete_archived
+DELETE FROM {schema}.pgqrs_archive WHERE id = %(id)s RETURNING id;
+
+-- name: delete_archived_by_worker
+WITH deleted AS (
+    DELETE FROM {schema}.pgqrs_archive WHERE consumer_worker_id = %(worker_id)s
+    RETURNING 1
+)
+SELECT count(*) AS total FROM deleted;
 
 -- name: replay_dead_letters
 -- Dead letters back on their queue as fresh messages: new ids, read_ct 0, visible now.  The

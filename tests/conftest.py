@@ -80,6 +80,10 @@ class Clients:
         self._opened.append(obj)
         return obj
 
+    def track(self, obj: Client) -> Client:
+        """Close ``obj``, made elsewhere, with the others after the test."""
+        return self._keep(obj)
+
     def admin(self, **kwargs: Any) -> Admin:
         return self._keep(Admin(self.dsn, schema=self.schema, **kwargs))
 

@@ -56,8 +56,16 @@ def scans(node: dict[str, Any]) -> list[tuple[str, str | None]]:
         ),
         ("delete_queue_messages", {"queue_id": 1}, "pgqrs_messages_queue_vt_idx"),
         ("count_messages", {"queue_id": 1}, "pgqrs_messages_queue_vt_idx"),
-        ("count_archive", {"queue_id": 1, "dead": None}, "pgqrs_archive_queue_archived_idx"),
-        ("count_archive", {"queue_id": 1, "dead": True}, "pgqrs_archive_dead_letters_idx"),
+        (
+            "count_archive",
+            {"queue_id": 1, "dead": None, "worker_id": None, "min_read_ct": None},
+            "pgqrs_archive_queue_archived_idx",
+        ),
+        (
+            "count_archive",
+            {"queue_id": 1, "dead": True, "worker_id": None, "min_read_ct": None},
+            "pgqrs_archive_dead_letters_idx",
+        ),
         (
             "release_messages",
             {"ids": [1, 2], "delays": [0.0, 1.0], "queue_id": 1, "worker_id": 1},

@@ -10,17 +10,15 @@ from __future__ import annotations
 import ast
 import asyncio
 import re
-import textwrap
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pgqrs import Admin, Consumer, Producer
 
-SEED = Path(__file__).resolve().parent.parent / "docs" / "python-api.md"
-SEED_DSN = "postgresql://localhost/mydb"
-_BLOCK = re.compile(r"^([ \t]*)```python\n(.*?)^\1```", re.MULTILINE | re.DOTALL)
+from doc_examples import DOCS, EXAMPLE_DSN, python_blocks, queue_counts, with_dsn
+
+SEED = DOCS / "python-api.md"
 
 
 def seed_examples() -> dict[str, str]:
@@ -36,11 +34,8 @@ def seed_examples() -> dict[str, str]:
         "type_hints": "async def process(consumer)",
         "complete": "# Complete example",
     }
-    blocks = [
-        textwrap.dedent(m.group(2)) for m in _BLOCK.finditer(SEED.read_text(encoding="utf-8"))
-    ]
     found: dict[str, str] = {}
-    for code in blocks:
+    for code in python_blocks(SEED):
         names = [name for name, marker in markers.items() if marker in code]
         if not names and 'if __name__ == "__main__":' in code and "# Produce" in code:
             names = ["complete"]
@@ -57,13 +52,13 @@ def run_example(name: str, dsn: str, main: bool = False) -> dict[str, Any]:
     """
     examples = seed_examples()
     code = examples[name]
-    assert SEED_DSN in code or name == "type_hints"
+    assert EXAMPLE_DSN in code or name == "type_hints"
     namespace: dict[str, Any] = {"__name__": "__main__" if main else f"seed_{name}"}
     setup_imports = [
         line for line in examples["setup"].splitlines() if line.startswith(("import ", "from "))
     ]
     exec("\n".join(setup_imports), namespace)
-    exec(compile(code.replace(SEED_DSN, dsn), f"<seed:{name}>", "exec"), namespace)
+    exec(compile(with_dsn(code, dsn), f"<seed:{name}>", "exec"), namespace)
     return namespace
 
 
@@ -75,17 +70,6 @@ def prepare(dsn: str, *queues: str) -> None:
                 await admin.create_queue(queue)
 
     asyncio.run(go())
-
-
-def table_counts(dsn: str, queue: str) -> tuple[int, int]:
-    async def go() -> tuple[int, int]:
-        async with Admin(dsn) as admin:
-            return (
-                await admin.get_messages().count(queue=queue),
-                await admin.get_archive().count(queue=queue),
-            )
-
-    return asyncio.run(go())
 
 
 def test_seed_document_has_exactly_the_known_examples() -> None:
@@ -107,7 +91,7 @@ def test_seed_setup_installs_and_creates_queue(
 ) -> None:
     run_example("setup", fresh_dsn)
     assert "Created queue: tasks" in capsys.readouterr().out
-    assert table_counts(fresh_dsn, "tasks") == (0, 0)
+    assert queue_counts(fresh_dsn, "tasks") == (0, 0)
 
 
 def test_seed_producing_enqueues_one_message(
@@ -117,7 +101,7 @@ def test_seed_producing_enqueues_one_message(
     namespace = run_example("producing", fresh_dsn)
     asyncio.run(namespace["produce_messages"]())
     assert re.search(r"Sent message: \d+", capsys.readouterr().out)
-    assert table_counts(fresh_dsn, "tasks") == (1, 0)
+    assert queue_counts(fresh_dsn, "tasks") == (1, 0)
 
 
 def test_seed_consuming_archives_what_it_processes(
@@ -131,7 +115,7 @@ def test_seed_consuming_archives_what_it_processes(
     processed = re.findall(r"^Processing: (.*)$", capsys.readouterr().out, re.MULTILINE)
     # jsonb keeps no key order, so compare values, not printed text.
     assert [ast.literal_eval(p) for p in processed] == [{"task": "process", "data": 123}]
-    assert table_counts(fresh_dsn, "tasks") == (0, 1)
+    assert queue_counts(fresh_dsn, "tasks") == (0, 1)
 
 
 def test_seed_async_support_creates_queue(
@@ -157,7 +141,7 @@ def test_seed_fastapi_app_enqueues_across_event_loops(fresh_dsn: str) -> None:
                 ids.append(response.json()["message_id"])
     assert len(set(ids)) == 6
     assert all(isinstance(i, int) for i in ids)
-    assert table_counts(fresh_dsn, "tasks") == (6, 0)
+    assert queue_counts(fresh_dsn, "tasks") == (6, 0)
 
 
 def test_seed_aiohttp_handler_enqueues(fresh_dsn: str) -> None:
@@ -182,7 +166,7 @@ def test_seed_aiohttp_handler_enqueues(fresh_dsn: str) -> None:
     # Twice, on two event loops, with the same module-level producer.
     ids = asyncio.run(go()) + asyncio.run(go())
     assert len(set(ids)) == 6
-    assert table_counts(fresh_dsn, "tasks") == (6, 0)
+    assert queue_counts(fresh_dsn, "tasks") == (6, 0)
 
 
 def test_seed_error_handling_reports_existing_queue(
@@ -209,7 +193,7 @@ def test_seed_type_hints_process_archives(fresh_dsn: str) -> None:
             await namespace["process"](consumer)
 
     asyncio.run(go())
-    assert table_counts(fresh_dsn, "tasks") == (0, 2)
+    assert queue_counts(fresh_dsn, "tasks") == (0, 2)
 
 
 def test_seed_complete_example_then_same_identities_again(
@@ -220,14 +204,14 @@ def test_seed_complete_example_then_same_identities_again(
     assert first.count("Sent task") == 5
     assert first.count("Processing:") == 5
     assert first.rstrip().endswith("Done!")
-    assert table_counts(fresh_dsn, "demo") == (0, 5)
+    assert queue_counts(fresh_dsn, "demo") == (0, 5)
     # Its workers were never closed.  New runs (new event loops) with the same identities,
     # localhost:3000 and :3001, now on another queue, take them over and work.
     prepare(fresh_dsn, "tasks")
     for _ in range(2):
         asyncio.run(run_example("producing", fresh_dsn)["produce_messages"]())
         asyncio.run(run_example("consuming", fresh_dsn)["consume_messages"]())
-    assert table_counts(fresh_dsn, "tasks") == (0, 2)
+    assert queue_counts(fresh_dsn, "tasks") == (0, 2)
 
     async def workers() -> list[tuple[str, int]]:
         async with Admin(fresh_dsn) as admin:

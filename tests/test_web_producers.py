@@ -18,7 +18,8 @@ import pytest
 
 from pgqrs import Admin
 
-from test_seed_examples import SEED_DSN, prepare, seed_examples
+from doc_examples import with_dsn
+from test_seed_examples import prepare, seed_examples
 
 WORKERS = 4
 REQUESTS = 2000
@@ -37,7 +38,7 @@ def seed_app_server(fresh_dsn: str, tmp_path: Path) -> Iterator[str]:
     """The seed's FastAPI snippet as ``app.py`` (only its DSN replaced), under
     ``uvicorn --workers 4``; yields the base URL once every worker answers."""
     prepare(fresh_dsn, "tasks")
-    (tmp_path / "app.py").write_text(seed_examples()["fastapi"].replace(SEED_DSN, fresh_dsn))
+    (tmp_path / "app.py").write_text(with_dsn(seed_examples()["fastapi"], fresh_dsn))
     port = _free_port()
     server = subprocess.Popen(
         [
