@@ -22,6 +22,8 @@ command -v gcc >/dev/null 2>&1 || missing+=(gcc)
 if ! command -v pgbouncer >/dev/null 2>&1 && [ ! -x /usr/sbin/pgbouncer ]; then
   missing+=(pgbouncer)
 fi
+# ab (Apache Bench) is the HTTP load generator of `pgqrs bench --only web`.
+command -v ab >/dev/null 2>&1 || missing+=(apache2-utils)
 "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "bootstrap: installing system packages: ${missing[*]}"

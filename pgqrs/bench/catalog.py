@@ -19,6 +19,7 @@ from .scenarios.core import core_decode_scenario, core_encode_scenario
 from .scenarios.drain import consume_scenario, depth_scenario, drain_scenario
 from .scenarios.enqueue import enqueue_batch_scenario, enqueue_scenario, small_batch_scenario
 from .scenarios.notify import WakeupProbe, notify_scenario
+from .scenarios.web import concurrent_enqueue_scenario, web_scenario
 from .sizes import Sizes
 
 __all__ = ["Entry", "SelectionError", "catalog", "group_of", "select", "standard_scenarios"]
@@ -58,6 +59,7 @@ def standard_scenarios(dsn: str, sizes: Sizes) -> list[Scenario]:
         *(drain_scenario(dsn, b, n) for b, n in sizes.drain_messages),
         drain_scenario(dsn, 100, sizes.concurrent_messages, sizes.concurrent_consumers),
         consume_scenario(dsn, 100, sizes.consume_messages),
+        concurrent_enqueue_scenario(dsn, sizes.concurrent_tasks, sizes.concurrent_enqueue_messages),
         depth_scenario(dsn, sizes.depth_deep, sizes.depth_messages),
         core_encode_scenario(sizes.core_rows, sizes.core_seconds),
         core_decode_scenario(sizes.core_rows, sizes.core_seconds),
@@ -71,6 +73,7 @@ def _extra_measurements(dsn: str, sizes: Sizes) -> list[Scenario | Probe]:
         notify_scenario(dsn, sizes.notify_batch, sizes.notify_batch_messages),
         *(small_batch_scenario(dsn, b, n) for b, n in sizes.small_batches),
         WakeupProbe(dsn, sizes.wakeup_samples, sizes.wakeup_idle),
+        web_scenario(dsn, sizes.web_requests, sizes.web_concurrency),
     ]
 
 

@@ -62,6 +62,10 @@ class Case:
     async def close(self) -> None:
         """Release what :meth:`open` acquired."""
 
+    def summary(self) -> str:
+        """What the side measured besides its rate (latencies, say), for the report's note."""
+        return ""
+
 
 @dataclass(frozen=True)
 class Target:
@@ -207,9 +211,8 @@ async def compare(
                 )
     finally:
         await scenario.close()
-    return Result(
-        scenario.key, scenario.title, sides[id(a)], sides[id(b)], scenario.target, scenario.note
-    )
+    note = " ".join(text for text in (scenario.note, a.summary(), b.summary()) if text)
+    return Result(scenario.key, scenario.title, sides[id(a)], sides[id(b)], scenario.target, note)
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:

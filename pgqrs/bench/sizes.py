@@ -47,6 +47,12 @@ class Sizes:
         (200, 10_000),
         (500, 20_000),
     )
+    #: Concurrent single-enqueue tasks on one producer, and messages per run (all tasks).
+    concurrent_tasks: int = 64
+    concurrent_enqueue_messages: int = 3_200
+    #: Requests per run of the web endpoint (``ab``) and their concurrency.
+    web_requests: int = 5_000
+    web_concurrency: int = 200
     #: Wake-up latency samples per variant, and the idle gap before each (1-4 times this).
     wakeup_samples: int = 60
     wakeup_idle: float = 0.3
@@ -69,6 +75,8 @@ QUICK_SIZES = Sizes(
     small_batches=((1, 50), (10, 200), (50, 500), (100, 1_000), (200, 1_000), (500, 2_000)),
     wakeup_samples=3,
     wakeup_idle=0.05,
+    concurrent_enqueue_messages=640,
+    web_requests=500,
 )
 
 
