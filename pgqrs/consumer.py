@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
+from ._coalesce import Coalescer
 from ._consume import ConsumeLoop, Handler, LoopSettings, check_handler
 from ._impl import core
 from ._rows import IdRow
@@ -19,6 +21,9 @@ from .errors import ValidationError, WorkerError
 from .types import QueueMessage, WorkerStatus
 
 __all__ = ["Consumer"]
+
+#: Concurrent single acknowledgements sent together, at most this many per statement.
+ACK_GROUP_MAX = 1000
 
 log = logging.getLogger("pgqrs")
 
@@ -98,11 +103,14 @@ class Consumer(Worker):
     async def archive(self, message_id: int) -> bool:
         """Acknowledge a message by moving it to the archive.
 
+        Concurrent calls on one consumer (handlers running side by side) share a statement and
+        a commit, as concurrent enqueues do; each gets its own answer.
+
         Returns:
             ``True`` if archived; ``False`` if it is not in this queue or is leased by another
             worker.
         """
-        return (await self.archive_many([check_id("message_id", message_id)]))[0]
+        return await self._acknowledge_one(self._sql.archive_messages, message_id)
 
     async def archive_many(self, message_ids: Iterable[int]) -> list[bool]:
         """Archive several messages in one statement; one flag per id, in input order."""
@@ -116,9 +124,10 @@ class Consumer(Worker):
         leased may be deleted by anyone: this also cancels a delayed message.
 
         Returns:
-            ``True`` if deleted; ``False`` if absent or leased by another worker.
+            ``True`` if deleted; ``False`` if absent or leased by another worker.  Concurrent
+            calls share statements as :meth:`archive`'s do.
         """
-        return (await self.delete_many([check_id("message_id", message_id)]))[0]
+        return await self._acknowledge_one(self._sql.delete_messages, message_id)
 
     async def delete_many(self, message_ids: Iterable[int]) -> list[bool]:
         """Delete several messages in one statement; one flag per id, in input order."""
@@ -312,6 +321,30 @@ class Consumer(Worker):
         await self._ready()
         return await loop.run()
 
+    @functools.cached_property
+    def _acknowledgements(self) -> dict[str, Coalescer[int, bool]]:
+        """Concurrent single acknowledgements of this consumer, by statement, sent together."""
+        return {}
+
+    async def _acknowledge_one(self, statement: Statement[IdRow], message_id: int) -> bool:
+        message_id = check_id("message_id", message_id)
+        group = self._acknowledgements.setdefault(statement.name, Coalescer(ACK_GROUP_MAX))
+
+        async def one(item: int) -> bool:
+            return (await self._acknowledge(statement, [item]))[0]
+
+        async def together(items: Sequence[int]) -> list[bool | Exception]:
+            done = await self._acknowledge(statement, list(dict.fromkeys(items)))
+            # An id given twice is acknowledged once: only its first caller hears True.
+            answered: set[int] = set()
+            flags: list[bool | Exception] = []
+            for item, ok in zip(items, _spread(items, done), strict=True):
+                flags.append(ok and item not in answered)
+                answered.add(item)
+            return flags
+
+        return await group.submit(message_id, one, together)
+
     async def _acknowledge(
         self, statement: Statement[IdRow], message_ids: Iterable[int], **extra: Any
     ) -> list[bool]:
@@ -322,3 +355,9 @@ class Consumer(Worker):
         rows = await self._run(statement, {"ids": ids, **extra})
         done = set(core.decode_ids(rows))
         return [message_id in done for message_id in ids]
+
+
+def _spread(items: Sequence[int], unique_flags: list[bool]) -> list[bool]:
+    """Flags of ``dict.fromkeys(items)`` spread back over ``items``."""
+    by_id = dict(zip(dict.fromkeys(items), unique_flags, strict=True))
+    return [by_id[item] for item in items]

@@ -142,3 +142,31 @@ async def test_server_gone_mid_flush_fails_every_waiting_caller(dsn: str) -> Non
         with pytest.raises(PgqrsConnectionError):  # it cannot mark its row stopped either
             await producer.close()
         await blocker.close()
+
+
+async def test_concurrent_acknowledgements_share_statements(
+    clients: Clients, queue_factory: Callable[..., Any]
+) -> None:
+    queue = await queue_factory()
+    producer, consumer = clients.producer(queue), clients.consumer(queue)
+    await producer.enqueue_batch([{"n": n} for n in range(300)])
+    archived = [m.id for m in await consumer.dequeue_many(200)]
+    deleted = [m.id for m in await consumer.dequeue_many(100)]
+    first = archived[0]
+    results = await asyncio.gather(
+        *(consumer.archive(i) for i in archived),
+        consumer.archive(first),  # the same message twice: archived once, True once
+        *(consumer.delete(i) for i in deleted),
+    )
+    assert results[: len(archived)].count(True) + results[len(archived)] == len(archived)
+    assert all(results[len(archived) + 1 :])
+    admin = clients.admin()
+    assert await admin.get_archive().count(queue=queue) == len(archived)
+    assert await admin.get_messages().count(queue=queue) == 0
+    with psycopg.connect(clients.dsn) as conn:
+        query = sql.SQL("SELECT count(DISTINCT archived_at) FROM {}").format(
+            sql.Identifier(clients.schema, "pgqrs_archive")
+        )
+        row = conn.execute(query).fetchone()
+    assert row is not None
+    assert row[0] < 50  # 200 archives in far fewer transactions
