@@ -18,6 +18,11 @@ from .harness import Probe, Scenario
 from .scenarios.core import core_decode_scenario, core_encode_scenario
 from .scenarios.drain import consume_scenario, depth_scenario, drain_scenario
 from .scenarios.enqueue import enqueue_batch_scenario, enqueue_scenario, small_batch_scenario
+from .scenarios.limit import (
+    limit_drain_scenario,
+    limit_enqueue_batch_scenario,
+    limit_enqueue_scenario,
+)
 from .scenarios.notify import WakeupProbe, notify_scenario
 from .scenarios.web import concurrent_enqueue_scenario, web_scenario
 from .sizes import Sizes
@@ -63,6 +68,9 @@ def standard_scenarios(dsn: str, sizes: Sizes) -> list[Scenario]:
         depth_scenario(dsn, sizes.depth_deep, sizes.depth_messages),
         core_encode_scenario(sizes.core_rows, sizes.core_seconds),
         core_decode_scenario(sizes.core_rows, sizes.core_seconds),
+        limit_enqueue_batch_scenario(dsn, 100, sizes.batch_messages),
+        limit_enqueue_scenario(dsn, sizes.single_messages),
+        *(limit_drain_scenario(dsn, b, n) for b, n in sizes.drain_messages if b in (1, 10)),
     ]
     return [s for s in found if s is not None]
 
