@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 from psycopg import AsyncCursor
 
+from . import _lane as lane
 from ._dsn import Redactor
 from ._pool import Connections, configure_adapters
 from ._sql import R, Statement
@@ -116,14 +117,25 @@ class Database(_Verbs):
             pool, cur = await connections.acquire()
             done = False
             try:
-                await cur.execute(statement.sql, params, prepare=self._prepare_for(statement))
-                rows = await cur.fetchall()
+                rows = await self._execute(cur, statement, params)
                 done = True
                 return rows
             finally:
                 await connections.release(pool, cur, done)
         except psycopg.Error as exc:
             raise self._error(exc, queue) from exc
+
+    async def _execute(
+        self, cur: AsyncCursor[Any], statement: Statement[Any], params: Params
+    ) -> list[tuple[Any, ...]]:
+        """One statement on ``cur``'s connection: a hot one on the lean road (``pgqrs._lane``)
+        when it can take it, anything else through psycopg."""
+        if statement.lane is not None and self._prepare and isinstance(params, Mapping):
+            rows = await lane.fetch(cur.connection, statement, params)
+            if rows is not None:
+                return rows
+        await cur.execute(statement.sql, params, prepare=self._prepare_for(statement))
+        return await cur.fetchall()
 
     @contextlib.asynccontextmanager
     async def transaction(self, *, queue: str | None = None) -> AsyncIterator[Transaction]:
@@ -194,10 +206,8 @@ class Transaction(_Verbs):
         self, statement: Statement[Any], params: Params = None, *, queue: str | None = None
     ) -> list[tuple[Any, ...]]:
         """Run one statement in the transaction and return its raw binary rows."""
-        cur = self._cur
         try:
-            await cur.execute(statement.sql, params, prepare=self._db._prepare_for(statement))
-            return await cur.fetchall()
+            return await self._db._execute(self._cur, statement, params)
         except psycopg.Error as exc:
             raise translate(exc, schema=self._db.config.schema, queue=queue or self._queue) from exc
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from functools import cache
 from importlib import resources
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast, get_type_hints
 
 from psycopg import sql
 
@@ -111,15 +111,19 @@ class Statement(Generic[R]):
         hot: on the hot path (enqueue, dequeue, acknowledgements, heartbeats): prepared
             server-side at first use unless ``Config.prepare`` is off.  Others are left to
             psycopg's own prepare threshold.
+        lane: for a hot statement whose results are all raw binary values, the statement with
+            ``$n`` placeholders and the parameter names in ``$n`` order, for the lean road of
+            ``pgqrs._lane``; ``None`` otherwise.
     """
 
-    __slots__ = ("hot", "name", "row", "sql")
+    __slots__ = ("hot", "lane", "name", "row", "sql")
 
     def __init__(self, name: str, sql: bytes, row: type[R] | None, hot: bool) -> None:
         self.name = name
         self.sql = sql
         self.row = row
         self.hot = hot
+        self.lane = numbered(sql) if hot and _all_raw(row) else None
 
     @property
     def columns(self) -> tuple[str, ...] | None:
@@ -134,6 +138,30 @@ class Statement(Generic[R]):
 
     def __repr__(self) -> str:
         return f"Statement({self.name!r})"
+
+
+_PLACEHOLDER = re.compile(rb"%%|%\((\w+)\)[sb]")
+
+
+def numbered(text: bytes) -> tuple[bytes, tuple[str, ...]]:
+    """``text`` with psycopg's ``%(name)s`` placeholders as PostgreSQL's ``$n``, and the
+    parameter names in ``$n`` order."""
+    names: dict[str, int] = {}
+
+    def number(match: re.Match[bytes]) -> bytes:
+        if match.group(0) == b"%%":
+            return b"%"
+        return b"$%d" % names.setdefault(match.group(1).decode(), len(names) + 1)
+
+    return _PLACEHOLDER.sub(number, text), tuple(names)
+
+
+def _all_raw(row: type[Any] | None) -> bool:
+    """Whether every column of ``row`` is a raw binary value (``bytes``, maybe NULL)."""
+    if row is None:
+        return False
+    hints = get_type_hints(row)
+    return all(hint in (bytes, bytes | None) for hint in hints.values())
 
 
 def _returns(row: type[R] | None, *, hot: bool = False) -> Statement[R]:

@@ -32,9 +32,10 @@ _INSUFFICIENT_PRIVILEGE = "42501"
 # duplicate_prepared_statement, invalid_sql_statement_name, and the protocol violation of a
 # Bind to a statement of the same name but other parameters.
 _PREPARED_CLASH = {"42P05", "26000", _PROTOCOL_VIOLATION}
-# psycopg's names for server-side prepared statements.  The name is matched, not the message,
-# which the server may send in another language.
-_PSYCOPG_STATEMENT = re.compile(r"\b_pg3_\d+\b")
+# The names of server-side prepared statements, psycopg's (_pg3_<n>) and pgqrs._lane's
+# (pgqrs_<statement>_<oids>).  The name is matched, not the message, which the server may send
+# in another language.
+_PREPARED_NAME = re.compile(r"\b(_pg3_\d+|pgqrs_\w+_[\d_]+)\b")
 
 #: What to do when prepared statements meet a transaction-pooling proxy.
 PGBOUNCER_ADVICE = (
@@ -61,7 +62,7 @@ def translate(exc: psycopg.Error, *, schema: str, queue: str | None = None) -> P
         return PgqrsConnectionError(f"cannot use the PostgreSQL connection: {detail}")
     if state is None:
         return PgqrsError(f"psycopg error: {detail}")
-    if state in _PREPARED_CLASH and _PSYCOPG_STATEMENT.search(detail):
+    if state in _PREPARED_CLASH and _PREPARED_NAME.search(detail):
         return ConfigurationError(
             f"server-side prepared statements do not work on this connection ({detail} "
             f"[{state}]): {PGBOUNCER_ADVICE}"

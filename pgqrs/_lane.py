@@ -1,0 +1,163 @@
+"""A lean road for the hot statements: straight through libpq, on a connection psycopg owns.
+
+psycopg's async ``execute`` costs about 70 us of client CPU per call here (query conversion,
+parameter adaptation, a generator and two waits through the event loop, result loaders), more
+than the statement's own round trip on a local server.  The hot statements need none of it:
+their parameters are a handful of ints, floats, texts, already-encoded jsonb and arrays of
+those, and their results are raw binary values that the core decodes.  So the placeholders are
+numbered once per statement (``Statement.lane``); this module encodes the parameters in binary
+itself, prepares each statement once per connection under its own name, and sends it with
+``PQsendQueryPrepared``, waiting for the socket directly.  Measured on an INSERT like the
+enqueue statement: 24-32 us of client CPU per call, against 105 us for psycopg's async
+``execute`` and 41-43 us for raw synchronous psycopg.
+
+Anything this road does not know (a parameter of another type) goes the ordinary way:
+:func:`fetch` returns ``None`` and the caller uses psycopg.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import psycopg
+from psycopg import pq
+
+from ._pool import JsonbBinary
+from ._sql import Statement
+
+__all__ = ["fetch"]
+
+# Type oids (PostgreSQL's pg_type.dat) of the parameters this road encodes.
+_INT8, _FLOAT8, _TEXT, _JSONB = 20, 701, 25, 3802
+_INT8_ARRAY, _FLOAT8_ARRAY, _JSONB_ARRAY = 1016, 1022, 3807
+
+_I8 = struct.Struct(">q")
+_F8 = struct.Struct(">d")
+_OK = (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK)
+
+
+_LENGTH = struct.Struct(">i")
+
+
+def _array(oid: int, elements: Sequence[bytes]) -> bytes:
+    # One dimension, no NULLs: ndim, has-nulls, element oid, then size and lower bound, then
+    # each element as its length and its bytes.
+    if not elements:
+        return struct.pack(">iii", 0, 0, oid)
+    head = struct.pack(">iiiii", 1, 0, oid, len(elements), 1)
+    return head + b"".join(_LENGTH.pack(len(e)) + e for e in elements)
+
+
+def _encode(value: Any) -> tuple[int, bytes | None] | None:
+    """A parameter's type oid and binary value; ``None`` when this road does not know it."""
+    kind = type(value)
+    if kind is int:
+        return _INT8, _I8.pack(value)
+    if kind is float:
+        return _FLOAT8, _F8.pack(value)
+    if kind is JsonbBinary:
+        return _JSONB, value.data
+    if kind is str:
+        return _TEXT, value.encode()
+    if value is None:
+        return 0, None  # unknown: the statement's casts type it
+    if kind is list:
+        if all(type(item) is int for item in value):
+            return _INT8_ARRAY, _array(_INT8, [_I8.pack(item) for item in value])
+        if all(type(item) is float for item in value):
+            return _FLOAT8_ARRAY, _array(_FLOAT8, [_F8.pack(item) for item in value])
+        if all(type(item) is JsonbBinary for item in value):
+            return _JSONB_ARRAY, _array(_JSONB, [item.data for item in value])
+    return None
+
+
+async def _wait(pgconn: pq.abc.PGconn, write: bool) -> None:
+    loop = asyncio.get_running_loop()
+    ready = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    fd = pgconn.socket
+    if write:
+        loop.add_writer(fd, wake)
+    else:
+        loop.add_reader(fd, wake)
+    try:
+        await ready
+    finally:
+        if write:
+            loop.remove_writer(fd)
+        else:
+            loop.remove_reader(fd)
+
+
+async def _result(pgconn: pq.abc.PGconn, encoding: Any) -> pq.abc.PGresult:
+    """Send what is buffered, then the one result of the statement in flight."""
+    while pgconn.flush():
+        await _wait(pgconn, write=True)
+    while True:
+        pgconn.consume_input()
+        if not pgconn.is_busy():
+            break
+        await _wait(pgconn, write=False)
+    result = pgconn.get_result()
+    while pgconn.get_result() is not None:  # the end of the statement's results
+        pass
+    if result is None or result.status not in _OK:
+        assert result is not None
+        raise psycopg.errors.error_from_result(result, encoding=encoding(pgconn))
+    return result
+
+
+def _encoding(pgconn: pq.abc.PGconn) -> str:
+    name = (pgconn.parameter_status(b"client_encoding") or b"UTF8").decode()
+    return "utf-8" if name.upper() in ("UTF8", "UTF-8") else name
+
+
+async def fetch(
+    conn: psycopg.AsyncConnection[Any], statement: Statement[Any], params: Mapping[str, Any]
+) -> list[tuple[bytes | None, ...]] | None:
+    """Run a hot statement (one with ``statement.lane``) on ``conn``, prepared there on first
+    use; its rows of raw binary values.
+
+    Returns:
+        ``None`` when a parameter is of a type this road does not encode: run it through
+        psycopg instead.
+
+    Raises:
+        psycopg.Error: as psycopg would raise it (translated by the caller).
+    """
+    assert statement.lane is not None
+    sql, names = statement.lane
+    oids: list[int] = []
+    values: list[bytes | None] = []
+    for param in names:
+        encoded = _encode(params[param])
+        if encoded is None:
+            return None
+        oids.append(encoded[0])
+        values.append(encoded[1])
+    pgconn = conn.pgconn
+    # One prepared statement per statement and parameter types, per connection.
+    prepared: dict[tuple[str, tuple[int, ...]], bytes] | None = getattr(
+        conn, "_pgqrs_prepared", None
+    )
+    if prepared is None:
+        prepared = conn._pgqrs_prepared = {}  # type: ignore[attr-defined]
+    types = tuple(oids)
+    key = prepared.get((statement.name, types))
+    if key is None:
+        key = f"pgqrs_{statement.name}_{'_'.join(map(str, oids))}".encode()
+        pgconn.send_prepare(key, sql, oids)
+        await _result(pgconn, _encoding)
+        prepared[statement.name, types] = key
+    pgconn.send_query_prepared(key, values, param_formats=[1] * len(values), result_format=1)
+    result = await _result(pgconn, _encoding)
+    rows, width = result.ntuples, result.nfields
+    get = result.get_value
+    return [tuple(get(row, column) for column in range(width)) for row in range(rows)]
