@@ -21,16 +21,17 @@ __all__ = ["Producer"]
 COPY_CHUNK_BYTES = 256 * 1024
 
 # Concurrent enqueue calls are sent together, at most this many in one statement: the
-# statement path (enqueue_rows) beats a COPY transaction up to a few hundred rows.
-GROUP_MAX_MESSAGES = 500
+# statement path (enqueue_rows) is as fast as a COPY transaction up to about 200 rows.
+GROUP_MAX_MESSAGES = 200
 
 #: One message waiting for its statement: the encoded payload and its delay.
 _Pending = tuple[JsonbBinary, float]
 
 # Batches up to this size go in one INSERT statement (one round trip) instead of a transaction
-# with a COPY (four).  Measured crossover on the bench payload: one statement is 2.7x faster
-# at 1 message, 1.3x at 50, 0.95x at 100 and 0.7x at 500.
-SMALL_BATCH_MAX = 64
+# with a COPY (four).  Measured on a durable server with the bench payload (`pgqrs bench --only
+# small-batch`): one statement is 2.25x the COPY transaction at 1 message per call, 1.78x at
+# 50, 1.15x at 100, 0.98x at 200 and 0.87x at 500.
+SMALL_BATCH_MAX = 150
 
 
 class Producer(Worker):
@@ -136,7 +137,7 @@ class Producer(Worker):
     ) -> list[int]:
         """Put many messages on the queue in one transaction: all of them or none.
 
-        Batches of more than ``SMALL_BATCH_MAX`` (64) messages are written with PostgreSQL's
+        Batches of more than ``SMALL_BATCH_MAX`` (150) messages are written with PostgreSQL's
         binary COPY, encoded by pgqrs's compiled core, in bounded chunks, with ids reserved from
         the table's sequence first so they can be returned; smaller ones go in one INSERT
         statement, which measures faster for them (``pgqrs bench --only small-batch``).
