@@ -245,6 +245,7 @@ class Queries:
     delete_archived: Statement[IdRow] = _returns(IdRow)
     delete_archived_by_worker: Statement[CountRow] = _returns(CountRow)
     replay_dead_letters: Statement[ReplayRow] = _returns(ReplayRow)
+    replay_queue_dead_letters: Statement[CountRow] = _returns(CountRow)
 
     def __init__(self, schema: str) -> None:
         self.schema = schema

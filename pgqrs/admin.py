@@ -109,6 +109,15 @@ class Admin:
             # Idempotent: creates everything on a fresh database, changes nothing on a current one.
             await tx.execute(script("schema.sql", schema))
 
+    def install_sql(self) -> str:
+        """The SQL that :meth:`install` runs on a database without pgqrs, for this schema: for
+        a DBA who applies it by hand (in one transaction, ``psql -1``).  No I/O.
+
+        It creates the current schema version; upgrading a database that holds an older one
+        takes :meth:`install`, which applies the migrations first.
+        """
+        return script("schema.sql", self._config.schema).sql.decode()
+
     async def verify(self) -> None:
         """Check that the schema version is the one this pgqrs expects and every pgqrs object
         exists.
@@ -436,6 +445,21 @@ class Admin:
                     # Raising inside the transaction rolls the replay back.
                     raise MessageNotFoundError(archive_id, table="dead letters")
         return [new_ids[archive_id] for archive_id in wanted]
+
+    async def replay_queue(self, queue: str) -> int:
+        """:meth:`replay` every dead letter of one queue, in one statement.
+
+        Returns:
+            The number of messages put back on the queue.
+
+        Raises:
+            QueueNotFoundError: no such queue.
+        """
+        queue_id = await self._queue_id(check_name("queue name", queue))
+        (row,) = await self._db.rows(
+            self._sql.replay_queue_dead_letters, {"queue_id": queue_id}, queue=queue
+        )
+        return core.decode_int8(row.total)
 
     # The getters do no I/O.  The original pgqrs's were coroutines: the tables are awaitable
     # (to themselves), so ``await admin.get_queues()`` works too.

@@ -526,6 +526,20 @@ WITH moved AS (
 )
 SELECT archive_id, new_id FROM numbered;
 
+-- name: replay_queue_dead_letters
+-- Every dead letter of one queue back on it, as replay_dead_letters does for chosen ids (in
+-- archive order: nextval runs after the sort).
+WITH moved AS (
+    DELETE FROM {schema}.pgqrs_archive
+    WHERE queue_id = %(queue_id)s AND dead_lettered_at IS NOT NULL
+    RETURNING id, queue_id, payload
+), inserted AS (
+    INSERT INTO {schema}.pgqrs_messages (id, queue_id, payload)
+    SELECT nextval({messages_seq}::regclass), queue_id, payload FROM moved ORDER BY id
+    RETURNING id
+)
+SELECT count(*) AS total FROM inserted;
+
 -- name: install_lock
 -- Serialises concurrent installs and uninstalls (transaction-scoped).
 SELECT pg_advisory_xact_lock(hashtext('pgqrs.install'));

@@ -48,6 +48,18 @@ async def test_install_is_idempotent_and_verifies(dsn: str, bare_schema: str) ->
         assert (await admin.get_queue("kept")).queue_name == "kept"
 
 
+async def test_install_sql_applied_by_hand_installs(dsn: str, bare_schema: str) -> None:
+    """What a DBA does with `pgqrs sql`: apply the text in one transaction, then verify."""
+    admin = Admin(dsn, schema=bare_schema)
+    text = admin.install_sql()  # no I/O: nothing is installed yet
+    assert f'"{bare_schema}".pgqrs_messages' in text
+    with psycopg.connect(dsn) as conn:
+        conn.execute(text)
+    async with admin:
+        await admin.verify()
+        await admin.install()  # and install() sees a current schema
+
+
 async def test_concurrent_installs(dsn: str, bare_schema: str) -> None:
     admins = [Admin(dsn, schema=bare_schema) for _ in range(4)]
     await asyncio.gather(*(a.install() for a in admins))

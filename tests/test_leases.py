@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pgqrs import Admin, Config, MessageNotFoundError, ValidationError
+from pgqrs import Admin, Config, MessageNotFoundError, QueueNotFoundError, ValidationError
 
 from conftest import Clients
 
@@ -106,6 +106,33 @@ async def test_unacknowledged_message_is_dead_lettered_and_replayable(
     assert await consumer.archive(fresh.id)
     metrics = await assert_metrics_agree(admin, queue)
     assert (metrics.total_messages, metrics.archived_messages) == (0, 1)
+
+
+async def test_replay_queue_replays_every_dead_letter_of_that_queue_only(
+    clients: Clients, queue_factory: Callable[..., Any]
+) -> None:
+    queue, other = await queue_factory(), await queue_factory()
+    admin = clients.admin()
+    config = Config(max_read_ct=1)
+    for name, payloads in ((queue, ["a", "b", "c"]), (other, ["z"])):
+        await clients.producer(name).enqueue_batch(payloads)
+        consumer = clients.consumer(name, config=config)
+        assert len(await consumer.dequeue_many(10, lock_seconds=0)) == len(payloads)
+        assert await consumer.dequeue_many(10) == []  # all of them dead-lettered now
+    archive = admin.get_archive()
+    assert await archive.count(queue=queue, dead_letters=True) == 3
+
+    assert await admin.replay_queue(queue) == 3
+    assert await archive.count(queue=queue, dead_letters=True) == 0
+    assert await archive.count(queue=other, dead_letters=True) == 1  # left alone
+    metrics = await assert_metrics_agree(admin, queue)
+    assert (metrics.pending_messages, metrics.dead_lettered_messages) == (3, 0)
+    fresh = await clients.consumer(queue).dequeue_many(10)
+    assert sorted(m.payload for m in fresh) == ["a", "b", "c"]
+    assert {m.read_ct for m in fresh} == {1}
+    assert await admin.replay_queue(queue) == 0  # nothing left to replay
+    with pytest.raises(QueueNotFoundError):
+        await admin.replay_queue("no-such-queue")
 
 
 async def test_failing_handler_ends_in_dead_letters(

@@ -78,6 +78,7 @@ def scans(node: dict[str, Any]) -> list[tuple[str, str | None]]:
         ),
         ("count_leases", {"queue_id": 1, "worker_id": 1}, "pgqrs_messages_queue_vt_idx"),
         ("release_worker_messages", {"worker_id": 1}, "pgqrs_messages_queue_vt_idx"),
+        ("replay_queue_dead_letters", {"queue_id": 1}, "pgqrs_archive_dead_letters_idx"),
     ],
 )
 def test_hot_queries_use_their_index(
