@@ -50,6 +50,23 @@ def fresh_dsn(dsn: str) -> Iterator[str]:
     _admin_exec(dsn, sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+@pytest.fixture(scope="module")
+def module_dsn(dsn: str) -> Iterator[str]:
+    """DSN of a database of the test module's own, with pgqrs installed in ``public``: the
+    CLI tests share it, each with queues of its own."""
+    name = f"pgqrs_mod_{uuid.uuid4().hex[:12]}"
+    _admin_exec(dsn, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    database = make_conninfo(dsn, dbname=name)
+
+    async def install() -> None:
+        async with Admin(database) as admin:
+            await admin.install()
+
+    asyncio.run(install())
+    yield database
+    _admin_exec(dsn, sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
 @pytest.fixture
 def schema(dsn: str) -> Iterator[str]:
     """A freshly installed pgqrs schema in the shared test database, dropped after the test."""

@@ -1,37 +1,35 @@
-"""The ``pgqrs`` command (also ``python -m pgqrs``).
-
-Commands that demonstrate the library start a throwaway local PostgreSQL when no DSN is given.
-"""
+"""``pgqrs demo``: produce and consume a batch end to end, on a throwaway local PostgreSQL
+when no DSN is given."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import os
-import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import TextIO
 
-from . import __impl__, __version__
-from .admin import Admin
-from .config import DSN_ENV
-from .consumer import Consumer
-from .embedded import given_or_throwaway
-from .errors import PgqrsError, QueueAlreadyExistsError
-from .producer import Producer
+from .. import __impl__, __version__
+from ..admin import Admin
+from ..config import DSN_ENV
+from ..consumer import Consumer
+from ..errors import QueueAlreadyExistsError
+from ..producer import Producer
+from ._common import Commands, Context
 
-__all__ = ["main"]
+__all__ = ["database", "register"]
 
 
 @contextlib.contextmanager
-def _database(dsn: str | None, log: TextIO | None = None) -> Iterator[str]:
+def database(dsn: str | None, log: TextIO | None = None) -> Iterator[str]:
     """The given DSN, else ``$PGQRS_DSN``, else a throwaway local cluster for the duration.
 
     Args:
         log: where to say a cluster is starting (default stdout).
     """
+    from ..embedded import given_or_throwaway  # only the commands that may start a server
+
     dsn = dsn or os.environ.get(DSN_ENV)
     if not dsn:
         print("starting a throwaway PostgreSQL ...", file=log, flush=True)
@@ -80,36 +78,25 @@ async def _demo(dsn: str, messages: int, consumers: int) -> None:
         )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pgqrs", description=__doc__)
-    parser.add_argument(
-        "--version", action="version", version=f"pgqrs {__version__} (core: {__impl__})"
+def demo(ctx: Context) -> None:
+    args = ctx.args
+    print(f"pgqrs {__version__}, core: {__impl__}")
+    with database(args.dsn) as dsn:
+        asyncio.run(_demo(dsn, args.messages, args.consumers))
+
+
+def register(commands: Commands) -> None:
+    parser = commands.add(
+        "demo",
+        demo,
+        help="produce and consume a batch end to end",
+        description="Produce and consume a batch end to end: enqueue_batch, then consumers "
+        "draining it. Without --dsn or $PGQRS_DSN it starts a throwaway local PostgreSQL.",
+        example=["pgqrs demo", "pgqrs demo --messages 100000 --consumers 4"],
+        common=False,
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="produce and consume a batch end to end")
-    demo.add_argument(
+    parser.add_argument(
         "--dsn", help=f"PostgreSQL to use (default: ${DSN_ENV}, else a throwaway one)"
     )
-    demo.add_argument("--messages", type=int, default=20_000)
-    demo.add_argument("--consumers", type=int, default=2)
-    # The bench parses its own arguments (pgqrs bench --help): nothing of it loads for `demo`.
-    commands.add_parser(
-        "bench", add_help=False, help="measure pgqrs against raw psycopg, as ratios"
-    )
-    args, rest = parser.parse_known_args(argv)
-    if args.command == "bench":
-        from .bench.cli import main as bench
-
-        return bench(rest)
-    if rest:
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
-
-    try:
-        if args.command == "demo":
-            print(f"pgqrs {__version__}, core: {__impl__}")
-            with _database(args.dsn) as dsn:
-                asyncio.run(_demo(dsn, args.messages, args.consumers))
-    except PgqrsError as exc:
-        print(f"pgqrs: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--consumers", type=int, default=2)
