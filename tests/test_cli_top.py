@@ -88,4 +88,4 @@ def test_live_view_on_a_terminal(module_dsn: str) -> None:
     assert queue in screen
     assert "in flight" in screen
     assert screen.count("pgqrs top: schema") >= 3  # redrawn at each refresh
-    assert "\x1b[" in screen  # cursor movements: drawn in place
+    assert "\x1b[1A\x1b[2K" in screen  # up a line and erase it: redrawn in place
