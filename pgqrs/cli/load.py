@@ -95,10 +95,12 @@ class JsonLines:
             _BadJson: a line is not JSON; the batch read so far comes with it.
         """
         batch = Batch(self.lines + 1)
-        while self._parse(batch, min(self._size, len(batch.payloads) + PARSE_SLICE)):
-            if len(batch.payloads) == self._size:
-                break
+        more = True
+        while more and len(batch.payloads) < self._size:
+            # Yield first: the batch just handed to enqueue_batch gets its statement out, and
+            # its answers are read between slices.
             await asyncio.sleep(0)
+            more = self._parse(batch, min(self._size, len(batch.payloads) + PARSE_SLICE))
         batch.last_line = self.lines
         batch.offset = self._stream.tell() if self._seekable else None
         return batch

@@ -124,32 +124,29 @@ def _progress_bar(stream: IO[bytes]) -> Iterator[Progress | None]:
     if not sys.stderr.isatty():
         yield None
         return
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
+    from rich.progress import BarColumn, DownloadColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bar
 
-    total = _file_size(stream)
+    total = _file_size(stream)  # a file: a bar over its bytes; a pipe: counts only
     columns: list[Any] = [TextColumn("enqueued {task.fields[messages]:,} messages")]
     if total is not None:
         columns += [BarColumn(), DownloadColumn()]
-    else:
-        columns += [MofNCompleteColumn()]
     columns += [TextColumn("{task.fields[rate]:,.0f} msg/s"), TimeElapsedColumn()]
-    with Progress(*columns, transient=False) as bar:
+    with Bar(*columns, console=_stderr_console(), transient=False) as bar:
         task = bar.add_task("load", total=total, messages=0, rate=0.0)
 
         def update(loaded: int, batch: Batch) -> None:
             elapsed = bar.tasks[0].elapsed or 0.0
             rate = loaded / elapsed if elapsed else 0.0
-            done = batch.offset if batch.offset is not None else batch.last_line
-            bar.update(task, completed=done, messages=loaded, rate=rate)
+            bar.update(task, completed=batch.offset or 0, messages=loaded, rate=rate)
 
         yield update
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
 
 
 def _file_size(stream: IO[bytes]) -> int | None:
