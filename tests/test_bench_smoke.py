@@ -51,7 +51,7 @@ def test_bench_quick_prints_the_table(quick_run: tuple[str, str, Path]) -> None:
     assert "[1/" in stderr  # progress goes to stderr, keeping stdout a clean table
     report = json.loads(out.read_bytes())
     keys = {result["key"] for result in report["results"]}
-    assert {"enqueue_batch@1000", "enqueue", "dequeue+archive@100"} <= keys
+    assert {"enqueue_batch@1000", "enqueue", "enqueue_file@1000", "dequeue+archive@100"} <= keys
     assert not keys & {"notify@1", "small-batch@1"}  # outside the standard set
     assert all(r["pgqrs"]["median_rate"] > 0 for r in report["results"])
 

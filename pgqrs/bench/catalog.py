@@ -23,6 +23,7 @@ from .scenarios.limit import (
     limit_enqueue_batch_scenario,
     limit_enqueue_scenario,
 )
+from .scenarios.load import file_load_scenario
 from .scenarios.notify import WakeupProbe, notify_scenario
 from .scenarios.web import concurrent_enqueue_scenario, web_scenario
 from .sizes import Sizes
@@ -61,6 +62,7 @@ def standard_scenarios(dsn: str, sizes: Sizes) -> list[Scenario]:
     found: list[Scenario | None] = [
         *(enqueue_batch_scenario(dsn, b, sizes.batch_messages) for b in sizes.batch_sizes),
         enqueue_scenario(dsn, sizes.single_messages),
+        file_load_scenario(dsn, sizes.file_batch, sizes.file_messages),
         *(drain_scenario(dsn, b, n) for b, n in sizes.drain_messages),
         drain_scenario(dsn, 100, sizes.concurrent_messages, sizes.concurrent_consumers),
         consume_scenario(dsn, 100, sizes.consume_messages),
