@@ -68,6 +68,14 @@ def module_dsn(dsn: str) -> Iterator[str]:
 
 
 @pytest.fixture
+def bare_schema(dsn: str) -> Iterator[str]:
+    """A schema name with nothing installed; dropped afterwards if something created it."""
+    name = f"pgqrs_bare_{uuid.uuid4().hex[:10]}"
+    yield name
+    _admin_exec(dsn, sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+@pytest.fixture
 def schema(dsn: str) -> Iterator[str]:
     """A freshly installed pgqrs schema in the shared test database, dropped after the test."""
     name = f"pgqrs_t_{uuid.uuid4().hex[:12]}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -25,15 +25,6 @@ from pgqrs import (
 from pgqrs._sql import SCHEMA_VERSION
 
 from conftest import Clients
-
-
-@pytest.fixture
-def bare_schema(dsn: str) -> Iterator[str]:
-    """A schema name with nothing installed; dropped afterwards if something created it."""
-    name = f"pgqrs_bare_{uuid.uuid4().hex[:10]}"
-    yield name
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
 
 
 async def test_install_is_idempotent_and_verifies(dsn: str, bare_schema: str) -> None:

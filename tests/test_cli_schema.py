@@ -8,12 +8,10 @@ import argparse
 import socket
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from pgqrs.cli._main import build_parser, main
 
@@ -97,56 +95,50 @@ def test_server_down_is_one_error_line_without_the_password() -> None:
         assert "S3cretPw" not in shown.stdout + shown.stderr
 
 
-@pytest.fixture
-def bare(module_dsn: str) -> Iterator[str]:
-    """A schema name with nothing installed (dropped afterwards if something created it)."""
-    name = f"cli_bare_{uuid.uuid4().hex[:8]}"
-    yield name
-    with psycopg.connect(module_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+def test_schema_not_installed_is_an_error_naming_it(dsn: str, bare_schema: str) -> None:
+    bare = bare_schema
+    pgqrs("verify", "--schema", bare, dsn=dsn).failed(bare, "missing")
+    pgqrs("queue", "list", "--schema", bare, dsn=dsn).failed(bare, "not installed")
+    pgqrs("queue", "create", "q", "--schema", bare, dsn=dsn).failed("not installed")
+    pgqrs("top", "--once", "--schema", bare, dsn=dsn).failed("not installed")
 
 
-def test_schema_not_installed_is_an_error_naming_it(module_dsn: str, bare: str) -> None:
-    pgqrs("verify", "--schema", bare, dsn=module_dsn).failed(bare, "missing")
-    pgqrs("queue", "list", "--schema", bare, dsn=module_dsn).failed(bare, "not installed")
-    pgqrs("queue", "create", "q", "--schema", bare, dsn=module_dsn).failed("not installed")
-    pgqrs("top", "--once", "--schema", bare, dsn=module_dsn).failed("not installed")
-
-
-def test_install_verify_uninstall(module_dsn: str, bare: str) -> None:
-    done = pgqrs("install", "--schema", bare, dsn=module_dsn).ok()
+def test_install_verify_uninstall(dsn: str, bare_schema: str) -> None:
+    bare = bare_schema
+    done = pgqrs("install", "--schema", bare, dsn=dsn).ok()
     assert done.stdout == f"pgqrs is installed in schema {bare!r}\n"
-    assert pgqrs("install", "--schema", bare, "--format", "json", dsn=module_dsn).ok().json() == {
+    assert pgqrs("install", "--schema", bare, "--format", "json", dsn=dsn).ok().json() == {
         "schema": bare,
         "installed": True,
     }
-    assert "complete" in pgqrs("verify", "--schema", bare, dsn=module_dsn).ok().stdout
-    verified = pgqrs("verify", "--schema", bare, "--format", "json", dsn=module_dsn).ok()
+    assert "complete" in pgqrs("verify", "--schema", bare, dsn=dsn).ok().stdout
+    verified = pgqrs("verify", "--schema", bare, "--format", "json", dsn=dsn).ok()
     assert verified.json() == {"schema": bare, "verified": True}
-    pgqrs("queue", "create", "kept", "--schema", bare, dsn=module_dsn).ok()
+    pgqrs("queue", "create", "kept", "--schema", bare, dsn=dsn).ok()
 
-    refused = pgqrs("uninstall", "--schema", bare, input="n\n", dsn=module_dsn)
+    refused = pgqrs("uninstall", "--schema", bare, input="n\n", dsn=dsn)
     refused.failed("not confirmed", "nothing was dropped")
     assert "[y/N]" in refused.stderr
-    assert "kept" in pgqrs("queue", "list", "--schema", bare, dsn=module_dsn).ok().stdout
-    pgqrs("uninstall", "--schema", bare, input="", dsn=module_dsn).failed("not confirmed")
+    assert "kept" in pgqrs("queue", "list", "--schema", bare, dsn=dsn).ok().stdout
+    pgqrs("uninstall", "--schema", bare, input="", dsn=dsn).failed("not confirmed")
 
-    gone = pgqrs("uninstall", "--schema", bare, input="y\n", dsn=module_dsn).ok()
+    gone = pgqrs("uninstall", "--schema", bare, input="y\n", dsn=dsn).ok()
     assert "uninstalled" in gone.stdout
-    pgqrs("verify", "--schema", bare, dsn=module_dsn).failed("missing")
-    pgqrs("install", "--schema", bare, dsn=module_dsn).ok()
-    quiet = pgqrs("uninstall", "--yes", "--schema", bare, "--format", "json", dsn=module_dsn).ok()
+    pgqrs("verify", "--schema", bare, dsn=dsn).failed("missing")
+    pgqrs("install", "--schema", bare, dsn=dsn).ok()
+    quiet = pgqrs("uninstall", "--yes", "--schema", bare, "--format", "json", dsn=dsn).ok()
     assert quiet.json() == {"schema": bare, "uninstalled": True}
     assert quiet.stderr == ""  # --yes asks nothing
-    pgqrs("verify", "--schema", bare, dsn=module_dsn).failed("missing")
+    pgqrs("verify", "--schema", bare, dsn=dsn).failed("missing")
 
 
-def test_sql_prints_what_install_runs_for_a_dba(module_dsn: str, bare: str) -> None:
+def test_sql_prints_what_install_runs_for_a_dba(dsn: str, bare_schema: str) -> None:
+    bare = bare_schema
     text = pgqrs("sql", "--schema", bare).ok().stdout  # no --dsn: it does not connect
     assert f'CREATE SCHEMA IF NOT EXISTS "{bare}"' in text
     as_json = pgqrs("sql", "--schema", bare, "--format", "json").ok().json()
     assert as_json["schema"] == bare
     assert as_json["sql"].strip() == text.strip()
-    with psycopg.connect(module_dsn) as conn:  # what `pgqrs sql | psql -1` does
+    with psycopg.connect(dsn) as conn:  # what `pgqrs sql | psql -1` does
         conn.execute(text.encode())
-    pgqrs("verify", "--schema", bare, dsn=module_dsn).ok()
+    pgqrs("verify", "--schema", bare, dsn=dsn).ok()

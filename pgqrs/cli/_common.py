@@ -4,11 +4,14 @@ the global options, argument types, worker identities and the context a command 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import math
+import signal
 import socket
 import sys
 import textwrap
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -31,9 +34,11 @@ __all__ = [
     "Parser",
     "UsageError",
     "add_identity",
+    "add_paging",
     "add_stale_after",
     "message_id",
     "non_negative_int",
+    "on_signals",
     "port_number",
     "positive_int",
     "positive_seconds",
@@ -227,6 +232,37 @@ def add_identity(parser: Parser, *, hostname: str, port: int, what: str) -> None
         default=port,
         help=f"worker identity, second half, 0-65535 (default: {port})",
     )
+
+
+def add_paging(parser: Parser) -> None:
+    """``--limit`` and ``--offset`` of a listing (by id)."""
+    parser.add_argument(
+        "--limit", type=positive_int, default=100, metavar="N", help="at most N (default 100)"
+    )
+    parser.add_argument(
+        "--offset", type=non_negative_int, default=0, metavar="N", help="skip the first N"
+    )
+
+
+@contextlib.contextmanager
+def on_signals(received: Callable[[int], None]) -> Iterator[None]:
+    """Call ``received(signum)`` on SIGTERM and SIGINT while the block runs (in the event loop;
+    on Windows, which has no loop signal handlers, from the signal through the loop)."""
+    loop = asyncio.get_running_loop()
+    wanted = (signal.SIGTERM, signal.SIGINT)
+    try:
+        for signum in wanted:
+            loop.add_signal_handler(signum, received, signum)
+    except NotImplementedError:
+        for signum in wanted:
+            signal.signal(signum, lambda s, _frame: loop.call_soon_threadsafe(received, s))
+        yield
+        return
+    try:
+        yield
+    finally:
+        for signum in wanted:
+            loop.remove_signal_handler(signum)
 
 
 def add_stale_after(parser: Parser) -> None:

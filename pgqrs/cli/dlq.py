@@ -4,7 +4,13 @@ times without an acknowledgement."""
 from __future__ import annotations
 
 from . import _records as records
-from ._common import Commands, Context, UsageError, message_id, non_negative_int, positive_int
+from ._common import (
+    Commands,
+    Context,
+    UsageError,
+    add_paging,
+    message_id,
+)
 from ._output import Column
 
 __all__ = ["register"]
@@ -73,12 +79,7 @@ def register(commands: Commands) -> None:
         example=["pgqrs dlq list", "pgqrs dlq list tasks --format json"],
     )
     parser.add_argument("queue", metavar="QUEUE", nargs="?", help="one queue (default: all)")
-    parser.add_argument(
-        "--limit", type=positive_int, default=100, metavar="N", help="at most (default 100)"
-    )
-    parser.add_argument(
-        "--offset", type=non_negative_int, default=0, metavar="N", help="skip this many first"
-    )
+    add_paging(parser)
 
     parser = dlq.add(
         "count",

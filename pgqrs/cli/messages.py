@@ -32,8 +32,8 @@ from ._common import (
     Parser,
     UsageError,
     add_identity,
+    add_paging,
     message_id,
-    non_negative_int,
     positive_int,
     seconds,
 )
@@ -313,16 +313,7 @@ def register(commands: Commands) -> None:
         example=["pgqrs message list tasks", "pgqrs message list tasks --limit 10 --format json"],
     )
     parser.add_argument("queue", metavar="QUEUE")
-    parser.add_argument(
-        "--limit", type=positive_int, default=100, metavar="N", help="at most (default 100)"
-    )
-    parser.add_argument(
-        "--offset",
-        type=non_negative_int,
-        default=0,
-        metavar="N",
-        help="skip this many first (by id)",
-    )
+    add_paging(parser)
 
     parser = message.add(
         "get",

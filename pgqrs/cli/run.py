@@ -14,17 +14,23 @@ makes the identity exclusive (a second live process on it is refused).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import logging
 import os
 import signal
 import socket
 import sys
-from collections.abc import Iterator
 
 from .._consume import check_handler
-from ._common import CommandError, Commands, Context, UsageError, add_identity, positive_int
+from ._common import (
+    CommandError,
+    Commands,
+    Context,
+    UsageError,
+    add_identity,
+    on_signals,
+    positive_int,
+)
 from ._common import seconds as seconds_type
 
 __all__ = ["import_handler", "register"]
@@ -79,24 +85,6 @@ class _Signals:
             self.forced = True
             self._task.cancel()
 
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[None]:
-        loop = asyncio.get_running_loop()
-        wanted = (signal.SIGTERM, signal.SIGINT)
-        try:
-            for signum in wanted:
-                loop.add_signal_handler(signum, self.received, signum)
-        except NotImplementedError:  # Windows: no loop signal handlers
-            for signum in wanted:
-                signal.signal(signum, lambda s, _frame: loop.call_soon_threadsafe(self.received, s))
-            yield
-            return
-        try:
-            yield
-        finally:
-            for signum in wanted:
-                loop.remove_signal_handler(signum)
-
 
 async def run(ctx: Context) -> None:
     args = ctx.args
@@ -127,7 +115,7 @@ async def run(ctx: Context) -> None:
             )
         )
         signals = _Signals(stop, task)
-        with signals.installed():
+        with on_signals(signals.received):
             try:
                 handled = await task
             except asyncio.CancelledError:

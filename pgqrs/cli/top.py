@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +23,14 @@ from typing import Any
 
 from ..admin import Admin
 from ..types import QueueMetrics, WorkerHealth, WorkerStatus
-from ._common import Commands, Context, add_stale_after, positive_int, positive_seconds
+from ._common import (
+    Commands,
+    Context,
+    add_stale_after,
+    on_signals,
+    positive_int,
+    positive_seconds,
+)
 from ._output import Column, table_of
 
 __all__ = ["Snapshot", "register", "rows_of"]
@@ -117,22 +123,6 @@ def _title(ctx: Context, rows: Sequence[dict[str, Any]], interval: float) -> str
     )
 
 
-@contextlib.contextmanager
-def _quit_on_interrupt(stop: asyncio.Event) -> Iterator[None]:
-    """Ctrl-C (and SIGTERM) end the loop cleanly, with exit status 0."""
-    loop = asyncio.get_running_loop()
-    handled = []
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):  # Windows: KeyboardInterrupt instead
-            loop.add_signal_handler(signum, stop.set)
-            handled.append(signum)
-    try:
-        yield
-    finally:
-        for signum in handled:
-            loop.remove_signal_handler(signum)
-
-
 async def top(ctx: Context) -> None:
     args = ctx.args
     count: int | None = 1 if args.once else args.count
@@ -140,7 +130,8 @@ async def top(ctx: Context) -> None:
     stop = asyncio.Event()
     live_view = not out.json and out.stream.isatty()
     async with ctx.admin() as admin:
-        with _quit_on_interrupt(stop), _display(ctx, live_view) as show:
+        # Ctrl-C (and SIGTERM) end the loop cleanly, with exit status 0.
+        with on_signals(lambda _signum: stop.set()), _display(ctx, live_view) as show:
             previous: Snapshot | None = None
             refreshes = 0
             while True:

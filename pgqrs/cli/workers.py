@@ -6,9 +6,8 @@ from . import _records as records
 from ._common import (
     Commands,
     Context,
+    add_paging,
     add_stale_after,
-    non_negative_int,
-    positive_int,
     seconds,
     worker_id,
 )
@@ -97,21 +96,14 @@ async def reclaim(ctx: Context) -> None:
     )
 
 
-async def suspend(ctx: Context) -> None:
+async def set_status(ctx: Context) -> None:
+    worker, suspend = ctx.args.id, ctx.args.suspend
     async with ctx.admin() as admin:
-        await admin.suspend_worker(ctx.args.id)
+        await (admin.suspend_worker if suspend else admin.resume_worker)(worker)
     ctx.out.document(
-        {"worker_id": ctx.args.id, "status": "suspended"},
-        f"worker {ctx.args.id} suspended (it notices at its next heartbeat)",
-    )
-
-
-async def resume(ctx: Context) -> None:
-    async with ctx.admin() as admin:
-        await admin.resume_worker(ctx.args.id)
-    ctx.out.document(
-        {"worker_id": ctx.args.id, "status": "ready"},
-        f"worker {ctx.args.id} resumed (it notices at its next heartbeat)",
+        {"worker_id": worker, "status": "suspended" if suspend else "ready"},
+        f"worker {worker} {'suspended' if suspend else 'resumed'} (it notices at its next "
+        "heartbeat)",
     )
 
 
@@ -135,12 +127,7 @@ def register(commands: Commands) -> None:
     )
     parser.add_argument("--queue", help="only this queue's workers")
     parser.add_argument("--status", choices=("ready", "suspended", "stopped"))
-    parser.add_argument(
-        "--limit", type=positive_int, default=100, metavar="N", help="at most (default 100)"
-    )
-    parser.add_argument(
-        "--offset", type=non_negative_int, default=0, metavar="N", help="skip this many first"
-    )
+    add_paging(parser)
 
     parser = worker.add(
         "health",
@@ -180,17 +167,13 @@ def register(commands: Commands) -> None:
     parser.add_argument("queue", metavar="QUEUE")
     add_stale_after(parser)
 
-    parser = worker.add(
-        "suspend",
-        suspend,
-        help="suspend a worker: a consumer stops dequeuing until resumed",
-        example="pgqrs worker suspend 12",
-    )
-    parser.add_argument("id", metavar="ID", type=worker_id)
-    parser = worker.add(
-        "resume", resume, help="resume a suspended worker", example="pgqrs worker resume 12"
-    )
-    parser.add_argument("id", metavar="ID", type=worker_id)
+    for verb, help in (
+        ("suspend", "suspend a worker: a consumer stops dequeuing until resumed"),
+        ("resume", "resume a suspended worker"),
+    ):
+        parser = worker.add(verb, set_status, help=help, example=f"pgqrs worker {verb} 12")
+        parser.add_argument("id", metavar="ID", type=worker_id)
+        parser.set_defaults(suspend=verb == "suspend")
 
     parser = worker.add(
         "purge",
