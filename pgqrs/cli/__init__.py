@@ -2,9 +2,10 @@
 workers and dead letters, load JSON-lines files, run workers and watch queues without writing
 Python.
 
-One module per command group (``schema``, ``queues``, ``messages``, ``workers``, ``dlq``,
-``run``, ``top``, ``demo``, ``bench``); ``_main`` builds the parser and turns errors into exit
-statuses, ``_output`` prints tables and JSON, ``_common`` holds what the commands share.  Only
+One module per command group (``schema``, ``queues``, ``messages`` with its file loader
+``load``, ``workers``, ``dlq``, ``run``, ``top``, ``demo``, ``bench``); ``_main`` builds the
+parser and turns errors into exit statuses, ``_output`` prints tables and JSON, ``_records``
+turns the API's objects into their rows, ``_common`` holds what the commands share.  Only
 this package imports rich (tables, progress bars, the live view), so ``import pgqrs`` does not
 load it.
 """

@@ -115,11 +115,9 @@ class Context:
         """A producer on ``queue`` as ``--hostname``/``--port``."""
         return Producer(None, queue, self.args.hostname, self.args.port, config=self.config())
 
-    def consumer(self, queue: str, config: Config | None = None) -> Consumer:
+    def consumer(self, queue: str) -> Consumer:
         """A consumer on ``queue`` as ``--hostname``/``--port``."""
-        return Consumer(
-            None, queue, self.args.hostname, self.args.port, config=config or self.config()
-        )
+        return Consumer(None, queue, self.args.hostname, self.args.port, config=self.config())
 
 
 #: What a command runs: given the context, it prints its results and returns the exit status
