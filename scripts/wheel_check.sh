@@ -206,6 +206,14 @@ if run.returncode or run.stdout.splitlines()[-1:] != ["Done!"]:
     sys.exit(f"example failed (exit {run.returncode}):\n{run.stderr}")
 PY
   )
+  # `pip install pgqrs && pgqrs --help`: the console script and its libraries (rich) came along.
+  local help
+  help=$(cd "$WORK/cwd" && "$venv/bin/pgqrs" --help) \
+    || fail "the installed pgqrs command does not print its help"
+  grep -q '^usage: pgqrs' <<<"$help" || fail "pgqrs --help printed no usage line"
+  (cd "$WORK/cwd" && "$venv/bin/pgqrs" queue list --help) >/dev/null \
+    || fail "the installed pgqrs command does not print a command's help"
+  echo "pgqrs --help works from the installed wheel"
   if [ "$impl" = c ]; then
     local so linked
     so=$(echo "$venv"/lib/python*/site-packages/pgqrs/_core.*.so)

@@ -82,6 +82,10 @@ def _extra_measurements(dsn: str, sizes: Sizes) -> list[Scenario | Probe]:
         notify_scenario(dsn, 1, sizes.notify_messages),
         notify_scenario(dsn, sizes.notify_batch, sizes.notify_batch_messages),
         *(small_batch_scenario(dsn, b, n) for b, n in sizes.small_batches),
+        *(
+            file_load_scenario(dsn, b, sizes.file_million, group="enqueue_file_million")
+            for b in sizes.file_million_batches
+        ),
         WakeupProbe(dsn, sizes.wakeup_samples, sizes.wakeup_idle),
         web_scenario(dsn, sizes.web_requests, sizes.web_concurrency),
     ]

@@ -26,6 +26,9 @@ class Sizes:
     #: Lines of the JSON-lines file ``message enqueue --file`` loads per run, and per batch.
     file_messages: int = 50_000
     file_batch: int = 1_000
+    #: The long form, outside the standard set: a million-line file, by batch size.
+    file_million: int = 1_000_000
+    file_million_batches: tuple[int, ...] = (1_000, 10_000)
     #: Messages drained per run, by dequeue batch size (1 consumer).
     drain_messages: tuple[tuple[int, int], ...] = ((1, 500), (10, 3_000), (100, 10_000))
     concurrent_consumers: int = 4
@@ -68,6 +71,7 @@ QUICK_SIZES = Sizes(
     batch_messages=2_000,
     single_messages=200,
     file_messages=5_000,
+    file_million=20_000,
     drain_messages=((1, 200), (10, 500), (100, 2_000)),
     concurrent_messages=2_000,
     consume_messages=2_000,

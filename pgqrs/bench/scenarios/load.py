@@ -76,12 +76,14 @@ class EnqueueBatches(Case):
         gc.unfreeze()
 
 
-def file_load_scenario(dsn: str, batch: int, messages: int) -> Scenario:
+def file_load_scenario(
+    dsn: str, batch: int, messages: int, *, group: str = "enqueue_file"
+) -> Scenario:
     """A JSON-lines file of ``messages`` lines through the command's loader vs
     ``enqueue_batch`` of the same payloads, both ``batch`` per call."""
     schema = BenchSchema(dsn, f"file{batch}")
     return Scenario(
-        key=f"enqueue_file@{batch}",
+        key=f"{group}@{batch}",
         title=f"message enqueue --file, {batch:,}/batch vs enqueue_batch, same payloads",
         pgqrs=FileLoad(schema, batch, messages),
         baseline=EnqueueBatches(schema, batch, messages),
