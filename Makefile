@@ -3,7 +3,7 @@ PY := .venv/bin/python
 STAMP := .venv/.pgqrs-bootstrapped
 
 .PHONY: all demo test test-c test-python lint typecheck build clean wheel-check bench bench-quick bench-pytest \
-	bench-pytest-reference bench-readme
+	bench-pytest-reference bench-readme bench-peers bench-peers-venvs bench-peers-readme
 
 all: test
 
@@ -77,3 +77,22 @@ bench-pytest-reference: build
 bench-readme: $(STAMP)
 	@test -n "$(RUNS)" || { echo 'usage: make bench-readme RUNS="run1.json run2.json ..."'; exit 2; }
 	$(PY) scripts/bench_readme.py $(RUNS)
+
+# pgqrs side by side with PgQueuer, procrastinate and the Rust-based pgqrs from PyPI, each against
+# the same-run raw psycopg baseline, on one durable throwaway server (benchmarks/peers/runner.py).
+# Each peer runs in its own virtualenv under .venv-peers/, created from PyPI on first use
+# (`make bench-peers-venvs` creates them without measuring anything).  Writes $(PEERS_JSON) and
+# prints the table; `make bench-peers-readme` puts that table into the README.
+#   PEERS_ARGS="--peers pgqrs,pgqueuer", "--rounds 3", "--quick", "--dsn ..."
+PEERS_JSON ?= peers.json
+PEERS_ARGS ?=
+
+bench-peers-venvs: $(STAMP)
+	$(PY) benchmarks/peers/runner.py --install-only $(PEERS_ARGS)
+
+bench-peers: build
+	$(PY) benchmarks/peers/runner.py --json $(PEERS_JSON) $(PEERS_ARGS)
+	$(PY) scripts/peers_readme.py $(PEERS_JSON) --readme -
+
+bench-peers-readme: $(STAMP)
+	$(PY) scripts/peers_readme.py $(PEERS_JSON)

@@ -88,12 +88,14 @@ def render(runs: Sequence[Run]) -> str:
     return "\n".join(lines)
 
 
-def replace_block(text: str, block: str) -> str:
-    """``text`` with the part between the markers replaced by ``block``."""
-    start, end = text.find(START), text.find(END)
+def replace_block(text: str, block: str, markers: tuple[str, str] = (START, END)) -> str:
+    """``text`` with the part between ``markers`` (this script's by default; other generated
+    blocks, such as ``scripts/peers_readme.py``'s, pass theirs) replaced by ``block``."""
+    begin, finish = markers
+    start, end = text.find(begin), text.find(finish)
     if start < 0 or end < start:
-        raise ValueError(f"the README has no {START} ... {END} block")
-    return text[:start] + block + text[end + len(END) :]
+        raise ValueError(f"the README has no {begin} ... {finish} block")
+    return text[:start] + block + text[end + len(finish) :]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
