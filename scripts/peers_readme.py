@@ -105,7 +105,7 @@ def table(run: Run) -> list[str]:
     ]
     named = {str(p["key"]): _peer_heading(p) for p in peers}
     for number, (peer, reason) in enumerate(notes, 1):
-        lines.append(f"[{number}] {named[peer]}: {reason}.")
+        lines += ["", f"[{number}] {named[peer]}: {reason}."]
     return lines
 
 
@@ -125,7 +125,10 @@ def _versions(peer: Mapping[str, Any]) -> str:
     versions.pop(str(peer.get("library", "")), None)
     head = _peer_heading(peer)
     rest = ", ".join(f"{name} {value}" for name, value in versions.items())
-    return f"{head} ({rest})" if rest else head
+    if not rest:
+        return head
+    # "pgqrs 0.1.0 (this repository)" -> "pgqrs 0.1.0 (this repository; psycopg ...)"
+    return f"{head[:-1]}; {rest})" if head.endswith(")") else f"{head} ({rest})"
 
 
 def _count(number: Any, noun: str) -> str:

@@ -147,7 +147,7 @@ def test_reproducing_names_every_version_the_server_and_the_command(tmp_path: Pa
     block = _render(run, tmp_path).stdout
     line = next(line for line in block.splitlines() if line.startswith("**Reproducing.**"))
     for fact in (
-        "pgqrs 0.1.0 (this repository) (core compiled)",
+        "pgqrs 0.1.0 (this repository; core compiled)",
         "procrastinate 3.10.0",
         "CPython 3.11.7",
         "psycopg 3.3.9 (c), libpq 15.18",

@@ -7,9 +7,9 @@ That process imports only the standard library, its queue library and this modul
 stdin and reads one JSON reply per line on its stdout.
 
 The runner times the ``run`` commands itself, interleaved round by round with the raw psycopg
-baseline it runs in its own process, and keeps all the untimed work (emptying and
-``VACUUM ANALYZE`` of the peer's tables) to itself.  A peer script only subclasses :class:`Peer`
-and calls :func:`serve`.
+baseline it runs in its own process, and does the untimed maintenance of the peer's tables
+(emptying them, ``VACUUM ANALYZE``) itself.  A peer script only subclasses :class:`Peer` and
+calls :func:`serve`.
 """
 
 from __future__ import annotations

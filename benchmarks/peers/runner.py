@@ -50,8 +50,8 @@ __all__ = ["OPERATIONS", "Operation", "PeerError", "PeerSizes", "main", "run_pee
 
 HERE = Path(__file__).resolve().parent
 Say = Callable[[str], None]
-# Seconds a peer gets to answer one command: generous, since a drain of thousands of messages
-# by the slowest peer takes tens of seconds, but a hung peer must not hang the run.
+# Seconds a peer gets to answer one command: far more than the slowest peer's run takes (a few
+# seconds), but a hung peer must not hang the run.
 REPLY_TIMEOUT = 600.0
 
 
