@@ -4,12 +4,13 @@ others, run by the checkout's ``.venv``."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import pgqrs
 from pgqrs import Admin, Consumer, Producer, QueueMessage
 
-from protocol import Conn, Payloads, Peer, serve
+from protocol import Conn, Payloads, Peer, batches, drain, one_by_one, serve
 
 QUEUE = "bench"
 
@@ -45,25 +46,20 @@ class PgqrsPeer(Peer):
         await self.filler.enqueue_batch(payloads)
 
     async def enqueue_batch(self, payloads: Payloads, batch: int) -> int:
-        for start in range(0, len(payloads), batch):
-            await self.producer.enqueue_batch(payloads[start : start + batch])
+        for chunk in batches(payloads, batch):
+            await self.producer.enqueue_batch(chunk)
         return len(payloads)
 
     async def enqueue(self, payloads: Payloads) -> int:
-        enqueue = self.producer.enqueue
-        for payload in payloads:
-            await enqueue(payload)
-        return len(payloads)
+        return await one_by_one(self.producer.enqueue, payloads)
 
     async def dequeue_ack(self, batch: int, count: int) -> int:
-        done = 0
-        while done < count:
-            messages = await self.consumer.dequeue_many(batch)
-            if not messages:
-                break
-            await self.consumer.archive_many([m.id for m in messages])
-            done += len(messages)
-        return done
+        consumer = self.consumer
+
+        async def archive(messages: Sequence[QueueMessage]) -> None:
+            await consumer.archive_many([m.id for m in messages])
+
+        return await drain(consumer.dequeue_many, archive, batch, count)
 
     async def consume(self, batch: int, count: int) -> int:
         stop, seen = asyncio.Event(), 0

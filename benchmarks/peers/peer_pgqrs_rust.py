@@ -7,9 +7,10 @@ is imported by name at run time: type checkers here resolve ``pgqrs`` to this re
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from typing import Any
 
-from protocol import Conn, Payloads, Peer, serve
+from protocol import Conn, Payloads, Peer, batches, drain, one_by_one, serve
 
 QUEUE = "bench"
 
@@ -45,25 +46,20 @@ class RustPgqrsPeer(Peer):
 
     async def enqueue_batch(self, payloads: Payloads, batch: int) -> int:
         enqueue_batch, producer = self.pgqrs.enqueue_batch, self.producer
-        for start in range(0, len(payloads), batch):
-            await enqueue_batch(producer, list(payloads[start : start + batch]))
+        for chunk in batches(payloads, batch):
+            await enqueue_batch(producer, list(chunk))
         return len(payloads)
 
     async def enqueue(self, payloads: Payloads) -> int:
-        enqueue = self.producer.enqueue
-        for payload in payloads:
-            await enqueue(payload)
-        return len(payloads)
+        return await one_by_one(self.producer.enqueue, payloads)
 
     async def dequeue_ack(self, batch: int, count: int) -> int:
-        done = 0
-        while done < count:
-            messages = await self.consumer.dequeue(batch)
-            if not messages:
-                break
-            await self.consumer.archive_many([m.id for m in messages])
-            done += len(messages)
-        return done
+        consumer = self.consumer
+
+        async def archive(messages: Sequence[Any]) -> None:
+            await consumer.archive_many([m.id for m in messages])
+
+        return await drain(consumer.dequeue, archive, batch, count)
 
     async def consume(self, batch: int, count: int) -> int:
         seen = 0

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 import orjson
@@ -11,7 +13,7 @@ from pgqueuer import AsyncpgDriver, Job, Queries, QueueManager
 from pgqueuer.queries import EntrypointExecutionParameter
 from pgqueuer.types import QueueExecutionMode
 
-from protocol import Conn, Payloads, Peer, serve
+from protocol import Conn, Payloads, Peer, batches, drain, one_by_one, serve
 
 ENTRYPOINT = "bench"
 # How long a picked job may go without a heartbeat before another worker may take it: its
@@ -49,32 +51,36 @@ class PgQueuerPeer(Peer):
         await self._enqueue_many(payloads)
 
     async def enqueue_batch(self, payloads: Payloads, batch: int) -> int:
-        for start in range(0, len(payloads), batch):
-            await self._enqueue_many(payloads[start : start + batch])
+        for chunk in batches(payloads, batch):
+            await self._enqueue_many(chunk)
         return len(payloads)
 
     async def enqueue(self, payloads: Payloads) -> int:
         enqueue = self.queries.enqueue
-        for payload in payloads:
+
+        async def enqueue_one(payload: dict[str, Any]) -> None:
             await enqueue(ENTRYPOINT, orjson.dumps(payload))
-        return len(payloads)
+
+        return await one_by_one(enqueue_one, payloads)
 
     async def dequeue_ack(self, batch: int, count: int) -> int:
+        queries = self.queries
         entrypoints = {ENTRYPOINT: EntrypointExecutionParameter(concurrency_limit=0)}
-        done = 0
-        while done < count:
-            jobs = await self.queries.dequeue(
-                batch_size=batch,
+
+        async def dequeue(size: int) -> list[Job]:
+            jobs: list[Job] = await queries.dequeue(
+                batch_size=size,
                 entrypoints=entrypoints,
                 queue_manager_id=self.manager_id,
                 global_concurrency_limit=None,
                 heartbeat_timeout=HEARTBEAT_TIMEOUT,
             )
-            if not jobs:
-                break
-            await self.queries.log_jobs([(job, "successful", None) for job in jobs])
-            done += len(jobs)
-        return done
+            return jobs
+
+        async def log(jobs: Sequence[Job]) -> None:
+            await queries.log_jobs([(job, "successful", None) for job in jobs])
+
+        return await drain(dequeue, log, batch, count)
 
     async def consume(self, batch: int, count: int) -> int:
         manager = QueueManager(Queries(AsyncpgDriver(self.conn)))

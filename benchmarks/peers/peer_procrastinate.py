@@ -7,7 +7,7 @@ from typing import Any
 import procrastinate
 import psycopg
 
-from protocol import Conn, Payloads, Peer, serve
+from protocol import Conn, Payloads, Peer, batches, one_by_one, serve
 
 QUEUE = "bench"
 
@@ -49,15 +49,17 @@ class ProcrastinatePeer(Peer):
         await self.task.batch_defer_async(*payloads)
 
     async def enqueue_batch(self, payloads: Payloads, batch: int) -> int:
-        for start in range(0, len(payloads), batch):
-            await self.task.batch_defer_async(*payloads[start : start + batch])
+        for chunk in batches(payloads, batch):
+            await self.task.batch_defer_async(*chunk)
         return len(payloads)
 
     async def enqueue(self, payloads: Payloads) -> int:
         defer = self.task.defer_async
-        for payload in payloads:
+
+        async def defer_one(payload: dict[str, Any]) -> None:
             await defer(**payload)
-        return len(payloads)
+
+        return await one_by_one(defer_one, payloads)
 
     async def consume(self, batch: int, count: int) -> int:
         self.seen = 0

@@ -20,11 +20,22 @@ import os
 import platform
 import sys
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from importlib import metadata
 from typing import Any, TextIO
 
-__all__ = ["LINE_LIMIT", "OPERATIONS", "Conn", "Payloads", "Peer", "serve", "versions"]
+__all__ = [
+    "LINE_LIMIT",
+    "OPERATIONS",
+    "Conn",
+    "Payloads",
+    "Peer",
+    "batches",
+    "drain",
+    "one_by_one",
+    "serve",
+    "versions",
+]
 
 #: The operations a peer is measured on; a peer lists the ones it has no equivalent for in
 #: :attr:`Peer.unsupported`.
@@ -92,6 +103,37 @@ def versions(*distributions: str) -> dict[str, str]:
         except metadata.PackageNotFoundError:
             found[name] = "not installed"
     return found
+
+
+def batches(payloads: Payloads, batch: int) -> Iterator[Payloads]:
+    """``payloads`` in consecutive slices of ``batch``."""
+    for start in range(0, len(payloads), batch):
+        yield payloads[start : start + batch]
+
+
+async def one_by_one(enqueue: Callable[[Any], Awaitable[object]], payloads: Payloads) -> int:
+    """``enqueue(payload)`` for each payload in turn, each awaited before the next."""
+    for payload in payloads:
+        await enqueue(payload)
+    return len(payloads)
+
+
+async def drain(
+    dequeue: Callable[[int], Awaitable[Sequence[Any]]],
+    ack: Callable[[Sequence[Any]], Awaitable[object]],
+    batch: int,
+    count: int,
+) -> int:
+    """``dequeue(batch)`` then ``ack(messages)`` until ``count`` messages are handled or the
+    queue is empty; how many were handled."""
+    done = 0
+    while done < count:
+        messages = await dequeue(batch)
+        if not messages:
+            break
+        await ack(messages)
+        done += len(messages)
+    return done
 
 
 class Peer:
