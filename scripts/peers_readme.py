@@ -81,7 +81,7 @@ def table(run: Run) -> list[str]:
         operations.setdefault(str(entry["operation"]), []).append(entry)
 
     lines = [
-        "| operation | raw baseline (its rate in each peer's run) | "
+        "| operation | raw baseline: sync psycopg, lean table (its rate in each peer's run) | "
         + " | ".join(_peer_heading(p) for p in peers)
         + " |",
         "|---|---|" + "---:|" * len(peers),

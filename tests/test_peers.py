@@ -121,7 +121,7 @@ def test_table_has_a_column_per_peer_and_the_ratio_in_each_cell(tmp_path: Path) 
     assert block.startswith(START)
     assert block.rstrip().endswith(END)
     header = (
-        "| operation | raw baseline (its rate in each peer's run) "
+        "| operation | raw baseline: sync psycopg, lean table (its rate in each peer's run) "
         "| pgqrs 0.1.0 (this repository) | procrastinate 3.10.0 |"
     )
     assert header in block

@@ -10,9 +10,10 @@ peers run one after the other, each in a process under its own virtualenv (``ven
 driven through ``protocol.py``.
 
 Every operation of every peer is a :class:`~pgqrs.bench.harness.Scenario` of ``pgqrs bench``:
-the peer's side and the bench's own raw psycopg baseline for that operation (binary COPY,
-prepared INSERT + commit, the SKIP LOCKED dequeue + archive loop) alternate round by round on
-the same server, and the result is the ratio of their medians.  Progress goes to stderr; the
+the peer's side and the bench's physical limit for that operation (raw synchronous psycopg on a
+lean table, ``pgqrs.bench.scenarios.limit``: binary COPY, prepared INSERT + commit, the SKIP
+LOCKED dequeue + archive loop) alternate round by round on the same server, and the result is
+the ratio of their medians.  Progress goes to stderr; the
 JSON of the run goes to ``--json`` (``scripts/peers_readme.py`` turns it into the README table).
 """
 
@@ -37,8 +38,7 @@ from psycopg import sql
 from pgqrs.bench.cli import DURABLE_SERVER
 from pgqrs.bench.environment import environment
 from pgqrs.bench.harness import Case, Scenario, compare
-from pgqrs.bench.scenarios.drain import DrainRaw
-from pgqrs.bench.scenarios.enqueue import EnqueueRawCopy, EnqueueRawInsert
+from pgqrs.bench.scenarios.limit import LeanDrain, LeanEnqueue
 from pgqrs.bench.schema import BenchSchema, check_drained, connect, make_payloads
 from pgqrs.embedded import given_or_throwaway
 
@@ -102,10 +102,10 @@ class Operation:
 
     def baseline(self, schema: BenchSchema, sizes: PeerSizes, messages: int) -> Case:
         if self.op == "enqueue_batch":
-            return EnqueueRawCopy(schema, sizes.batch, messages)
+            return LeanEnqueue(schema, batch=sizes.batch, messages=messages)
         if self.op == "enqueue":
-            return EnqueueRawInsert(schema, messages)
-        return DrainRaw(schema, sizes.drain_batch, 1, messages)
+            return LeanEnqueue(schema, batch=None, messages=messages)
+        return LeanDrain(schema, sizes.drain_batch, messages)
 
 
 OPERATIONS = (
@@ -113,28 +113,28 @@ OPERATIONS = (
         "enqueue_batch@1000",
         "enqueue_batch",
         "batch enqueue, 1,000 per batch",
-        "raw binary COPY of 1,000 rows per transaction",
+        "sync binary COPY of 1,000 rows per transaction",
         drains=False,
     ),
     Operation(
         "enqueue",
         "enqueue",
         "single enqueue, sequential",
-        "raw prepared INSERT + commit per message",
+        "sync prepared INSERT + commit per message",
         drains=False,
     ),
     Operation(
         "dequeue+ack@100",
         "dequeue_ack",
         "dequeue + ack, batch 100, 1 consumer",
-        "raw SKIP LOCKED dequeue + archive loop, batch 100",
+        "sync SKIP LOCKED dequeue + archive loop, batch 100",
         drains=True,
     ),
     Operation(
         "consume@100",
         "consume",
         "consume loop (worker), batch 100",
-        "raw SKIP LOCKED dequeue + archive loop, batch 100",
+        "sync SKIP LOCKED dequeue + archive loop, batch 100",
         drains=True,
     ),
 )
