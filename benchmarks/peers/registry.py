@@ -24,8 +24,6 @@ class PeerSpec:
     #: Fractions of the standard message counts, by operation key, for peers whose rate makes
     #: the standard count take tens of seconds per round; the baseline gets the same count.
     scale: Mapping[str, float] = field(default_factory=dict)
-    #: What the README says about how far the peer's operations compare with pgqrs's.
-    note: str = ""
 
 
 PEERS: tuple[PeerSpec, ...] = (

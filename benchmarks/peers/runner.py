@@ -76,8 +76,8 @@ QUICK_SIZES = PeerSizes(
 
 @dataclass(frozen=True)
 class Operation:
-    """One measured operation: what the peer does (``op`` of the protocol) and the raw
-    baseline of ``pgqrs bench`` it is compared with."""
+    """One measured operation: what the peer does (``op`` of the protocol) and the physical
+    limit of ``pgqrs bench`` (raw synchronous psycopg on a lean table) it is compared with."""
 
     key: str
     op: str
@@ -265,7 +265,6 @@ async def _measure_peer(
                 "library": opened["library"],
                 "versions": opened["versions"],
                 "calls": opened["calls"],
-                "note": spec.note,
             }
             for operation in OPERATIONS:
                 results.append(await _measure(peer, operation, opened, raw_dsn, sizes, say))
