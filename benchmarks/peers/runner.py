@@ -59,7 +59,7 @@ REPLY_TIMEOUT = 600.0
 class PeerSizes:
     """Rounds, and messages per run of each operation (a peer's ``scale`` may shrink them)."""
 
-    rounds: int = 5
+    rounds: int = 7
     warmup: int = 1
     batch: int = 1_000
     batch_messages: int = 10_000
@@ -361,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=",".join(spec.key for spec in PEERS),
         help="comma-separated peers to run (default: all: %(default)s)",
     )
-    parser.add_argument("--rounds", type=int, help="measured rounds per side (default 5)")
+    parser.add_argument("--rounds", type=int, help="measured rounds per side (default 7)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 round: a smoke run")
     parser.add_argument("--dsn", help="an existing server (its role needs CREATEDB)")
     parser.add_argument(
