@@ -152,12 +152,18 @@ if option == "test-environment":
     print("\n".join(f"{k}={v}" for k, v in (value or {}).items()))
 elif option == "test-requires":
     print("\n".join(value if isinstance(value, list) else value.split()))
+elif option == "test-extras":
+    # cibuildwheel installs the wheel with these extras: install what they name.
+    with open("pyproject.toml", "rb") as f:
+        extras = tomllib.load(f)["project"]["optional-dependencies"]
+    names = value if isinstance(value, list) else (value or "").split(",")
+    print("\n".join(req for name in names for req in extras[name]))
 else:
     value = " && ".join(value) if isinstance(value, list) else value
     print(value.replace("{project}", root).replace("{package}", root))
 PY
   }
-  mapfile -t requires < <(cibw_option test-requires)
+  mapfile -t requires < <(cibw_option test-requires; cibw_option test-extras)
   mapfile -t env < <(cibw_option test-environment)
   cmd=$(cibw_option test-command)
   quiet_pip "$venv/bin/python" -m pip install -q "${requires[@]}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -92,16 +93,24 @@ SAMPLE: dict[str, Any] = {
 }
 
 
+def _script(*args: str | Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run one of the repository's scripts.  They import their neighbours from their own folder,
+    which PYTHONSAFEPATH (set where the installed wheel is tested) would take off sys.path."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONSAFEPATH"}
+    return subprocess.run(
+        [sys.executable, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=env,
+    )
+
+
 def _render(run: Any, tmp_path: Path, readme: str = "-") -> subprocess.CompletedProcess[str]:
     path = tmp_path / "peers.json"
     path.write_text(json.dumps(run), encoding="utf-8")
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), str(path), "--readme", readme],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return _script(SCRIPT, path, "--readme", readme)
 
 
 def _rows(block: str) -> dict[str, list[str]]:
@@ -198,13 +207,7 @@ def test_runner_drives_a_peer_through_the_protocol_against_the_raw_baseline(
     dsn: str, tmp_path: Path
 ) -> None:
     out = tmp_path / "peers.json"
-    done = subprocess.run(
-        [sys.executable, str(RUNNER), "--peers", "pgqrs", "--quick", "--dsn", dsn, "--json", out],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = _script(RUNNER, "--peers", "pgqrs", "--quick", "--dsn", dsn, "--json", out, timeout=300)
     assert done.returncode == 0, done.stderr
     run = json.loads(out.read_text(encoding="utf-8"))
     assert run["kind"] == "pgqrs-peers"
@@ -227,12 +230,6 @@ def test_runner_drives_a_peer_through_the_protocol_against_the_raw_baseline(
         left = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'peers_%'")
         assert left.fetchall() == []
     # What the runner writes is what the README script reads.
-    rendered = subprocess.run(
-        [sys.executable, str(SCRIPT), str(out), "--readme", "-"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    rendered = _script(SCRIPT, out, "--readme", "-")
     assert rendered.returncode == 0, rendered.stderr
     assert "| consume loop (worker), batch 100 |" in rendered.stdout
