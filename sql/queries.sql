@@ -363,9 +363,12 @@ FROM STDIN (FORMAT BINARY);
 -- One index scan picks the visible rows; those already delivered max_read_ct times are moved
 -- to the archive as dead letters instead of being leased (docs/contract.md, Semantics), so
 -- they count against `count`: a dequeue may return fewer messages than are visible.
+-- %(floor)s is where the consumer's index walk starts (pgqrs/_floor.py; NULL: from the lowest
+-- vt): below it lie the entries of messages already taken, which a held vacuum horizon keeps.
 WITH picked AS (
     SELECT id, read_ct FROM {schema}.pgqrs_messages
     WHERE queue_id = %(queue_id)s AND vt <= now()
+      AND vt >= coalesce(%(floor)s::timestamptz, '-infinity')
     ORDER BY vt
     LIMIT %(count)s
     FOR UPDATE SKIP LOCKED

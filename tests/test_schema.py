@@ -44,7 +44,14 @@ def scans(node: dict[str, Any]) -> list[tuple[str, str | None]]:
     [
         (
             "dequeue",
-            {"queue_id": 1, "count": 10, "lock_seconds": 30.0, "worker_id": 1, "max_read_ct": 5},
+            {
+                "queue_id": 1,
+                "count": 10,
+                "lock_seconds": 30.0,
+                "worker_id": 1,
+                "max_read_ct": 5,
+                "floor": None,
+            },
             "pgqrs_messages_queue_vt_idx",
         ),
         ("archive_messages", {"ids": [1, 2], "queue_id": 1, "worker_id": 1}, "pgqrs_messages_pkey"),

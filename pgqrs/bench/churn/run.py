@@ -20,6 +20,8 @@ __all__ = ["ChurnRun", "run_churn"]
 #: How long after an interval ends its archive rows are read: an archive statement that started
 #: before the boundary commits within milliseconds; this leaves it a second.
 COMMIT_SLACK = 1.0
+#: An interval counts as held when the holder was open for at least this share of it.
+HELD_SHARE = 0.1
 
 
 @dataclass
@@ -135,8 +137,12 @@ class _Run:
         )
 
     def _held_during(self, start: float, stop: float) -> bool:
+        """Whether the holder was open for a tenth of the interval or more."""
         opened, closed = self.holder.get("opened_at"), self.holder.get("closed_at")
-        return opened is not None and opened < stop and (closed is None or closed > start)
+        if opened is None:
+            return False
+        overlap = min(stop, time.perf_counter() if closed is None else closed) - max(start, opened)
+        return overlap >= HELD_SHARE * (stop - start)
 
     async def _interval(
         self, number: int, previous: Sizes, *, offering: bool, until: float | None = None
