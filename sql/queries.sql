@@ -380,8 +380,11 @@ WITH picked AS (
     LIMIT %(count)s
     FOR UPDATE SKIP LOCKED
 ), dead AS (
+    -- `= ANY(ARRAY(...))`, not a join with picked: a generic plan made from the statistics of
+    -- a nearly empty table (a drained queue, just analysed) joined the other way round, walking
+    -- the whole primary key once per dequeue (measured: 0.3-1.8 s each, 30 msg/s).
     DELETE FROM {schema}.pgqrs_messages m
-    USING picked WHERE m.id = picked.id AND picked.read_ct >= %(max_read_ct)s
+    WHERE m.id = ANY(ARRAY(SELECT id FROM picked WHERE read_ct >= %(max_read_ct)s))
     RETURNING m.id, m.queue_id, m.payload, m.enqueued_at, m.vt, m.read_ct, m.dequeued_at,
               m.producer_worker_id, m.consumer_worker_id
 ), buried AS (
@@ -398,7 +401,7 @@ WITH picked AS (
         read_ct = m.read_ct + 1,
         dequeued_at = now(),
         consumer_worker_id = %(worker_id)s
-    FROM picked WHERE m.id = picked.id AND picked.read_ct < %(max_read_ct)s
+    WHERE m.id = ANY(ARRAY(SELECT id FROM picked WHERE read_ct < %(max_read_ct)s))
     RETURNING m.id, m.queue_id, m.payload, m.enqueued_at, m.vt, m.read_ct, m.dequeued_at,
               m.producer_worker_id, m.consumer_worker_id
 )
