@@ -86,6 +86,7 @@ def test_churn_loses_nothing_and_judges_it(churn_run: tuple[str, dict[str, Any]]
         (["--rate", "0"], "rate must be a positive integer"),
         (["--minutes", "0.1", "--interval", "30"], "at least one interval"),
         (["--holder", "--minutes", "1", "--holder-start", "0.8"], "holder must close"),
+        (["--interval", "10", "--archive-retention", "15"], "at least two intervals"),
     ],
 )
 def test_churn_refuses_bad_settings(args: list[str], message: str) -> None:
@@ -100,7 +101,9 @@ def test_churn_refuses_bad_settings(args: list[str], message: str) -> None:
     assert message in done.stderr
 
 
-def _interval(number: int, archived: int, heap: int, *, holder: bool = False) -> Interval:
+def _interval(
+    number: int, archived: int, heap: int, *, holder: bool = False, archive: int = 1 << 20
+) -> Interval:
     at = datetime(2026, 1, 1, tzinfo=UTC)
     return Interval(
         number=number,
@@ -113,7 +116,7 @@ def _interval(number: int, archived: int, heap: int, *, holder: bool = False) ->
         p99=2.0 if holder else 0.1,
         backlog=0,
         holder=holder,
-        sizes=Sizes(at, heap, heap // 10, 0, 1 << 20, 0.0),
+        sizes=Sizes(at, heap, heap // 10, 0, archive, 0.0),
     )
 
 
@@ -137,6 +140,19 @@ def test_judge_catches_a_slow_holder_and_a_lost_message() -> None:
     run.enqueued += 1
     failed = {v.name for v in judge(run) if not v.met}
     assert failed == {"holder: slowest interval", "holder: enqueue -> archive p99", "nothing lost"}
+
+
+def test_judge_bounds_a_pruned_archive() -> None:
+    def archive(mb: list[int]) -> ChurnRun:
+        run = _run([_interval(n, 40_000, 100 << 20, archive=m << 20) for n, m in enumerate(mb)])
+        run.settings = ChurnSettings(minutes=1, interval=10, archive_retention=20)
+        return run
+
+    # 20 s of retention: settled from 20 * 8/7 + 30 = 53 s, so intervals 6 (60 s) on.
+    bounded = judge(archive([10, 20, 30, 40, 40, 40, 40, 41, 40]))
+    assert [v.met for v in bounded if v.name == "archive bounded"] == [True]
+    growing = judge(archive([10, 20, 30, 40, 50, 60, 70, 80, 90]))
+    assert [v.met for v in growing if v.name == "archive bounded"] == [False]
 
 
 def test_settings_are_checked_before_anything_runs() -> None:

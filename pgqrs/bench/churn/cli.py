@@ -65,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--holder-start", type=float, help="minute it opens (default: a third)")
     parser.add_argument("--holder-minutes", type=float, help="how long (default: a third)")
+    parser.add_argument(
+        "--archive-retention",
+        type=float,
+        metavar="SECONDS",
+        help="archive window: the workers' maintenance prunes it during the run",
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the run as JSON")
     return parser
 
@@ -89,6 +95,7 @@ def main(argv: Sequence[str]) -> int:
             holder=args.holder,
             holder_start=args.holder_start,
             holder_minutes=args.holder_minutes,
+            archive_retention=args.archive_retention,
         )
     except PgqrsError as exc:
         parser.error(str(exc))

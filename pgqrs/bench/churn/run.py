@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from psycopg import sql
 
+from ...admin import Admin
 from ..schema import BenchSchema, connect
 from .load import Counters, consume, hold_horizon, offer
 from .sample import Interval, Sampler, Sizes
@@ -55,6 +56,9 @@ async def run_churn(
     schema = BenchSchema(dsn, "churn")
     await schema.create()
     try:
+        if settings.archive_retention is not None:
+            async with Admin(dsn, schema=schema.name) as admin:
+                await admin.set_retention(archive=settings.archive_retention)
         return await _Run(dsn, schema, settings, say).run()
     finally:
         await schema.drop()

@@ -28,6 +28,9 @@ class ChurnSettings:
         holder: open a horizon holder (``REPEATABLE READ``, one read, then idle) mid-run.
         holder_start: minutes into the run the holder opens (default: a third of the run).
         holder_minutes: how long it stays open (default: a third of the run).
+        archive_retention: seconds the archive keeps acknowledged messages
+            (``Admin.set_retention``), so the producers' and consumers' own maintenance step
+            prunes it during the run; ``None`` keeps the default (1 day: nothing is pruned).
         drain_seconds: after the producers stop, how long the consumers may take to empty
             the queue before the run counts what is left.
     """
@@ -42,6 +45,7 @@ class ChurnSettings:
     holder: bool = False
     holder_start: float | None = None
     holder_minutes: float | None = None
+    archive_retention: float | None = None
     drain_seconds: float = 120.0
 
     def __post_init__(self) -> None:
@@ -57,6 +61,9 @@ class ChurnSettings:
             raise ValidationError("the run must last at least one interval")
         if self.holder and self.holder_window[1] > self.minutes:
             raise ValidationError("the holder must close before the producers stop")
+        if self.archive_retention is not None and self.archive_retention < 2 * self.interval:
+            # Each interval's output and latency are read from the archive after it ends.
+            raise ValidationError("archive_retention must be at least two intervals")
 
     @property
     def intervals(self) -> int:

@@ -8,6 +8,8 @@ the run, so it holds on a noisy machine):
   "index sizes return to their steady-state level after it closes";
 - with the holder open: no interval's output below half the offered rate, and every interval's
   enqueue -> archive p99 under a second;
+- with pruning (``archive_retention``): the archive at the end no larger than
+  ``SIZE_TOLERANCE`` times its size once a full window has passed;
 - nothing lost: every message a producer had accepted is archived or still queued.
 """
 
@@ -28,6 +30,9 @@ HOLDER_RATE = 0.5
 #: The highest enqueue -> archive p99, in seconds, in an interval with the holder open.
 HOLDER_P99 = 1.0
 THROUGHPUT = 0.9
+#: Seconds the workers' maintenance step may take to get round to a due rotation (their
+#: heartbeat interval, 30 s by default).
+ROTATION_SLACK = 30.0
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,24 @@ def judge(run: ChurnRun) -> list[Verdict]:
                 grown <= SIZE_TOLERANCE,
             )
         )
+    retention = run.settings.archive_retention
+    if retention is not None:
+        # A full window (8/7 of it, as the archive rotates in 7 steps) plus one maintenance
+        # interval in, the archive holds what it will hold from then on.
+        settled = [i for i in offering if i.start >= retention * 8 / 7 + ROTATION_SLACK]
+        if len(settled) >= 2:
+            steady = settled[0].sizes.archive_bytes
+            end = last.sizes.archive_bytes
+            grown = end / steady if steady else 0.0
+            verdicts.append(
+                Verdict(
+                    "archive bounded",
+                    f"end {end / 2**20:.0f} MB / after one window {steady / 2**20:.0f} MB "
+                    f"= {grown:.2f}",
+                    f"≤ {SIZE_TOLERANCE:.2f}",
+                    grown <= SIZE_TOLERANCE,
+                )
+            )
     held = [i for i in offering if i.holder]
     if held:
         slowest = min(held, key=lambda i: i.rate_out)
