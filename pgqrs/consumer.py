@@ -113,7 +113,7 @@ class Consumer(Worker):
             "count": count,
             "lock_seconds": lock,
             "max_read_ct": self._config.max_read_ct,
-            "floor": bound.value,
+            "floor": None if bound.value is None else bound.value.timestamp(),
         }
         messages = core.decode_messages(await self._run(self._sql.dequeue, params))
         self._floor.update(bound, messages, count)

@@ -372,10 +372,11 @@ FROM STDIN (FORMAT BINARY);
 -- they count against `count`: a dequeue may return fewer messages than are visible.
 -- %(floor)s is where the consumer's index walk starts (pgqrs/_floor.py; NULL: from the lowest
 -- vt): below it lie the entries of messages already taken, which a held vacuum horizon keeps.
+-- It is sent as epoch seconds (float8), a type the lane (pgqrs/_lane.py) encodes.
 WITH picked AS (
     SELECT id, read_ct FROM {schema}.pgqrs_messages
     WHERE queue_id = %(queue_id)s AND vt <= now()
-      AND vt >= coalesce(%(floor)s::timestamptz, '-infinity')
+      AND vt >= coalesce(to_timestamp(%(floor)s::float8), '-infinity')
     ORDER BY vt
     LIMIT %(count)s
     FOR UPDATE SKIP LOCKED

@@ -60,7 +60,8 @@ async def test_floor_keeps_the_walk_short_under_a_held_horizon(
             "worker_id": consumer.worker_id,
             "max_read_ct": 5,
         }
-        bounded = dequeue_blocks(clients, params | {"floor": consumer._floor.value})
+        assert consumer._floor.value is not None
+        bounded = dequeue_blocks(clients, params | {"floor": consumer._floor.value.timestamp()})
         unbounded = dequeue_blocks(clients, params | {"floor": None})
         holder.rollback()
     # 10,000 messages went through: from the lowest vt the walk visits the heap pages of their
