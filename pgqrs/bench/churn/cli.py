@@ -20,7 +20,7 @@ from ...errors import PgqrsError
 from ..environment import environment
 from .report import churn_json, churn_markdown
 from .run import run_churn
-from .settings import ChurnSettings
+from .settings import ChurnSettings, storage_parameter
 
 __all__ = ["build_parser", "main"]
 
@@ -71,6 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="archive window: the workers' maintenance prunes it during the run",
     )
+    parser.add_argument(
+        "--storage",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a storage parameter set on the live table first (repeatable), e.g. "
+        "autovacuum_vacuum_scale_factor=0",
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the run as JSON")
     return parser
 
@@ -96,6 +104,7 @@ def main(argv: Sequence[str]) -> int:
             holder_start=args.holder_start,
             holder_minutes=args.holder_minutes,
             archive_retention=args.archive_retention,
+            storage=tuple(storage_parameter(p) for p in args.storage),
         )
     except PgqrsError as exc:
         parser.error(str(exc))

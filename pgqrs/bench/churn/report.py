@@ -88,6 +88,8 @@ def _describe(run: Mapping[str, Any]) -> str:
         f"{s['consumers']} consume loops (batch {s['consumer_batch']}), {s['minutes']:g} minutes "
         f"in {s['interval']:g}-second intervals"
     )
+    if s.get("storage"):
+        text += "; the live table with " + ", ".join(f"{n} = {v:g}" for n, v in s["storage"])
     if s.get("archive_retention"):
         text += f"; the archive pruned to {s['archive_retention']:g} s by the workers"
     if run.get("holder_open"):

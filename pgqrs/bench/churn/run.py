@@ -59,6 +59,15 @@ async def run_churn(
         if settings.archive_retention is not None:
             async with Admin(dsn, schema=schema.name) as admin:
                 await admin.set_retention(archive=settings.archive_retention)
+        if settings.storage:
+            options = sql.SQL(", ").join(
+                sql.SQL("{} = {}").format(
+                    sql.Identifier(name), sql.Literal(int(value) if value.is_integer() else value)
+                )
+                for name, value in settings.storage
+            )
+            table = sql.Identifier(schema.name, "pgqrs_messages")
+            await schema.execute(sql.SQL("ALTER TABLE {} SET ({})").format(table, options))
         return await _Run(dsn, schema, settings, say).run()
     finally:
         await schema.drop()

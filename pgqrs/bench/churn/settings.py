@@ -4,11 +4,27 @@ consumers, and when the horizon holder is open."""
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from ...errors import ValidationError
 
 __all__ = ["ChurnSettings"]
+
+
+_STORAGE_NAME = re.compile(r"[a-z][a-z_]*")
+
+
+def storage_parameter(text: str) -> tuple[str, float]:
+    """``NAME=VALUE`` (a number) as a storage parameter for :attr:`ChurnSettings.storage`."""
+    name, sep, value = text.partition("=")
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not sep or not math.isfinite(number):
+        raise ValidationError(f"storage parameter {text!r} is not NAME=NUMBER")
+    return name.strip(), number
 
 
 @dataclass(frozen=True)
@@ -31,6 +47,9 @@ class ChurnSettings:
         archive_retention: seconds the archive keeps acknowledged messages
             (``Admin.set_retention``), so the producers' and consumers' own maintenance step
             prunes it during the run; ``None`` keeps the default (1 day: nothing is pruned).
+        storage: storage parameters set on the live table before the run (``ALTER TABLE
+            pgqrs_messages SET (name = value)``), to compare autovacuum settings run against
+            run; empty: the table as ``install()`` made it.
         drain_seconds: after the producers stop, how long the consumers may take to empty
             the queue before the run counts what is left.
     """
@@ -46,6 +65,7 @@ class ChurnSettings:
     holder_start: float | None = None
     holder_minutes: float | None = None
     archive_retention: float | None = None
+    storage: tuple[tuple[str, float], ...] = ()
     drain_seconds: float = 120.0
 
     def __post_init__(self) -> None:
@@ -64,6 +84,9 @@ class ChurnSettings:
         if self.archive_retention is not None and self.archive_retention < 2 * self.interval:
             # Each interval's output and latency are read from the archive after it ends.
             raise ValidationError("archive_retention must be at least two intervals")
+        for name, _ in self.storage:
+            if not _STORAGE_NAME.fullmatch(name):
+                raise ValidationError(f"storage parameter {name!r} is not a parameter name")
 
     @property
     def intervals(self) -> int:
