@@ -23,7 +23,9 @@ from .errors import (
     WorkerError,
     WorkerNotFoundError,
 )
+from .health import Health, HorizonHolder, TableHealth
 from .producer import Producer
+from .retention import MaintenanceRun, PruneResult, Retention
 from .tables import Archive, Messages, Queues, Workers
 from .types import (
     ArchivedMessage,
@@ -46,12 +48,16 @@ __all__ = [
     "ConfigurationError",
     "Consumer",
     "DecodeError",
+    "Health",
+    "HorizonHolder",
+    "MaintenanceRun",
     "MessageNotFoundError",
     "Messages",
     "PayloadTooLargeError",
     "PgqrsConnectionError",
     "PgqrsError",
     "Producer",
+    "PruneResult",
     "QueueAlreadyExistsError",
     "QueueInfo",
     "QueueMessage",
@@ -59,8 +65,10 @@ __all__ = [
     "QueueNotFoundError",
     "Queues",
     "ReclaimedWorkers",
+    "Retention",
     "SchemaError",
     "SerializationError",
+    "TableHealth",
     "ValidationError",
     "WorkerError",
     "WorkerHealth",

@@ -137,6 +137,23 @@ class Database(_Verbs):
         await cur.execute(statement.sql, params, prepare=self._prepare_for(statement))
         return await cur.fetchall()
 
+    async def execute(self, statement: Statement[Any], params: Params = None) -> None:
+        """Run one statement whose results are not read, in autocommit: also those that may
+        not run in a transaction block (``REINDEX CONCURRENTLY``)."""
+        if not self._holding:
+            self._hold()
+        connections = self._connections
+        try:
+            pool, cur = await connections.acquire()
+            done = False
+            try:
+                await cur.execute(statement.sql, params, prepare=False)
+                done = True
+            finally:
+                await connections.release(pool, cur, done)
+        except psycopg.Error as exc:
+            raise self._error(exc, None) from exc
+
     @contextlib.asynccontextmanager
     async def transaction(self, *, queue: str | None = None) -> AsyncIterator[Transaction]:
         """A transaction on one pooled connection: committed when the block ends, rolled back

@@ -8,11 +8,12 @@ column (``IdRow``) rely on the same declared order.
 
 Values are PostgreSQL's binary representations where the core decodes them (``bytes`` for
 int8, int4, timestamptz and jsonb; see ``pgqrs._database``), Python values otherwise (text,
-booleans, float8).
+booleans, float8, intervals as ``timedelta``).
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import NamedTuple
 
 __all__ = [
@@ -21,8 +22,11 @@ __all__ = [
     "CountRow",
     "DeletedWorkerRow",
     "ExistsRow",
+    "HorizonRow",
     "IdRow",
+    "LiveTableRow",
     "LockedWorkerRow",
+    "MaintenanceRow",
     "MessageRow",
     "MetricsRow",
     "NameRow",
@@ -32,7 +36,9 @@ __all__ = [
     "RegisteredRow",
     "ReplayRow",
     "ReservedRow",
+    "RetentionRow",
     "StatusRow",
+    "TableHealthRow",
     "VersionRow",
     "WorkerHealthRow",
     "WorkerRow",
@@ -67,6 +73,7 @@ class QueueRow(NamedTuple):
     id: Raw
     queue_name: str
     created_at: Raw
+    keep_archive: bool
 
 
 class MetricsRow(NamedTuple):
@@ -207,3 +214,45 @@ class ArchivedRow(NamedTuple):
 class ReplayRow(NamedTuple):
     archive_id: Raw
     new_id: Raw
+
+
+class RetentionRow(NamedTuple):
+    archive_retention: timedelta | None
+    dead_letter_retention: timedelta | None
+    current_slot: Raw
+    rotated_at: Raw
+    now: Raw
+
+
+class MaintenanceRow(NamedTuple):
+    steady_index_bytes: OptRaw
+    held_since: OptRaw
+    cleared_at: OptRaw
+
+
+class LiveTableRow(NamedTuple):
+    index_bytes: Raw
+    live_tuples: Raw
+    vacuumed_at: OptRaw
+    now: Raw
+
+
+class TableHealthRow(NamedTuple):
+    name: str
+    heap_bytes: Raw
+    index_bytes: Raw
+    total_bytes: Raw
+    live_tuples: Raw
+    dead_tuples: Raw
+    last_autovacuum: OptRaw
+    last_vacuum: OptRaw
+    last_autoanalyze: OptRaw
+
+
+class HorizonRow(NamedTuple):
+    kind: str
+    pid: OptRaw
+    name: str | None
+    state: str | None
+    seconds: float | None
+    xid_age: OptRaw

@@ -1,8 +1,10 @@
 """SQL text: the schema scripts and the named queries in ``sql/``, rendered for one schema, each
 query with the row type of its results.
 
-The files hold ``{schema}`` (and ``{messages_seq}``) placeholders that are filled with
-``psycopg.sql.Identifier``/``Literal`` composition, never with string formatting of user input.
+The files hold ``{schema}`` placeholders (and ``{messages_seq}``, ``{messages_table}``,
+``{archive_table}``: those objects' qualified names as string literals, for ``regclass``) that
+are filled with ``psycopg.sql.Identifier``/``Literal`` composition, never with string
+formatting of user input.
 Rendering happens once per schema name; statements are kept as bytes, which psycopg caches.
 """
 
@@ -22,8 +24,11 @@ from ._rows import (
     CountRow,
     DeletedWorkerRow,
     ExistsRow,
+    HorizonRow,
     IdRow,
+    LiveTableRow,
     LockedWorkerRow,
+    MaintenanceRow,
     MessageRow,
     MetricsRow,
     NameRow,
@@ -33,7 +38,9 @@ from ._rows import (
     RegisteredRow,
     ReplayRow,
     ReservedRow,
+    RetentionRow,
     StatusRow,
+    TableHealthRow,
     VersionRow,
     WorkerHealthRow,
     WorkerRow,
@@ -44,7 +51,7 @@ __all__ = ["SCHEMA_VERSION", "Queries", "Statement", "queries_for", "render_scri
 
 #: The schema version ``sql/schema.sql`` records; ``Admin.verify`` expects exactly this, and
 #: ``Admin.install`` upgrades an older one with ``sql/migrate_v2.sql`` ... ``migrate_v<this>.sql``.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _QUERY_NAME = re.compile(r"^-- name: (\w+)[ \t]*$", re.MULTILINE)
 
@@ -53,12 +60,18 @@ def _read(filename: str) -> str:
     return resources.files("pgqrs.sql").joinpath(filename).read_text(encoding="utf-8")
 
 
+def _qualified(schema: str, name: str) -> sql.Literal:
+    return sql.Literal(sql.Identifier(schema, name).as_string())
+
+
 def _render(text: str, schema: str) -> bytes:
     return (
         sql.SQL(text)  # trusted text from our own package data
         .format(
             schema=sql.Identifier(schema),
-            messages_seq=sql.Literal(sql.Identifier(schema, "pgqrs_messages_id_seq").as_string()),
+            messages_seq=_qualified(schema, "pgqrs_messages_id_seq"),
+            messages_table=_qualified(schema, "pgqrs_messages"),
+            archive_table=_qualified(schema, "pgqrs_archive"),
         )
         .as_bytes()
     )
@@ -191,6 +204,7 @@ class Queries:
     get_queue: Statement[QueueRow] = _returns(QueueRow)
     get_queue_by_id: Statement[QueueRow] = _returns(QueueRow)
     list_queues: Statement[QueueRow] = _returns(QueueRow)
+    set_keep_archive: Statement[QueueRow] = _returns(QueueRow)
     count_queues: Statement[CountRow] = _returns(CountRow)
     delete_queue: Statement[IdRow] = _returns(IdRow)
     lock_messages: Statement[Any] = _returns(None)
@@ -246,6 +260,23 @@ class Queries:
     delete_archived_by_worker: Statement[CountRow] = _returns(CountRow)
     replay_dead_letters: Statement[ReplayRow] = _returns(ReplayRow)
     replay_queue_dead_letters: Statement[CountRow] = _returns(CountRow)
+
+    # retention and maintenance
+    get_retention: Statement[RetentionRow] = _returns(RetentionRow)
+    set_retention: Statement[RetentionRow] = _returns(RetentionRow)
+    lock_retention: Statement[RetentionRow] = _returns(RetentionRow)
+    rotation_lock_timeout: Statement[Any] = _returns(None)
+    rehome_dead_letters: Statement[CountRow] = _returns(CountRow)
+    advance_slot: Statement[Any] = _returns(None)
+    delete_old_dead_letters: Statement[CountRow] = _returns(CountRow)
+    claim_maintenance: Statement[MaintenanceRow] = _returns(MaintenanceRow)
+    release_maintenance: Statement[Any] = _returns(None)
+    live_table_state: Statement[LiveTableRow] = _returns(LiveTableRow)
+    rebuild_live_indexes: Statement[Any] = _returns(None)
+    invalid_live_indexes: Statement[NameRow] = _returns(NameRow)
+    # health
+    table_health: Statement[TableHealthRow] = _returns(TableHealthRow)
+    vacuum_horizon: Statement[HorizonRow] = _returns(HorizonRow)
 
     def __init__(self, schema: str) -> None:
         self.schema = schema

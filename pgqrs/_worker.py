@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -27,6 +28,7 @@ from typing import Any, ClassVar, Self
 from ._database import Transaction
 from ._impl import core
 from ._listen import channel_name
+from ._maintenance import Maintenance
 from ._rows import RegisteredRow
 from ._sql import Statement, queries_for
 from ._validate import check_name, check_port
@@ -100,6 +102,7 @@ class Worker:
         self._channel: str | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._heartbeat_loop: asyncio.AbstractEventLoop | None = None
+        self._maintenance_task: asyncio.Task[None] | None = None
         _LIVE_WORKERS.add(self)
 
     @property
@@ -284,7 +287,35 @@ class Worker:
             name=f"pgqrs-heartbeat-{self._hostname}:{self._port}",
         )
 
+    @functools.cached_property
+    def _maintenance(self) -> Maintenance:
+        return Maintenance(self._db, self._sql)
+
+    def _maintain_soon(self) -> None:
+        """After a heartbeat: run the maintenance step in the background (it decides whether
+        this process's turn has come), unless this worker's last run is still going, the
+        config turned it off, or the role may run none of it."""
+        if not self._config.maintenance or self._worker_id is None:
+            return
+        if self._maintenance_task is not None and not self._maintenance_task.done():
+            return
+        if {"prune", "rebuild"} <= self._maintenance.refused:
+            return
+        self._maintenance_task = asyncio.get_running_loop().create_task(
+            _maintain(self._maintenance, self._config.heartbeat_interval),
+            name=f"pgqrs-maintenance-{self._hostname}:{self._port}",
+        )
+
     async def _stop_heartbeat(self) -> None:
+        maintaining, self._maintenance_task = self._maintenance_task, None
+        if maintaining is not None and not maintaining.done():
+            # On its way out the run gives its election back (before the connections close).
+            if self._heartbeat_loop is asyncio.get_running_loop():
+                maintaining.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await maintaining
+            elif self._heartbeat_loop is not None and self._heartbeat_loop.is_running():
+                self._heartbeat_loop.call_soon_threadsafe(maintaining.cancel)
         task, loop = self._heartbeat_task, self._heartbeat_loop
         self._heartbeat_task = self._heartbeat_loop = None
         if task is None or task.done():
@@ -443,6 +474,14 @@ class Worker:
         )
 
 
+async def _maintain(maintenance: Maintenance, every: float) -> None:
+    """One background maintenance run; a failure is logged and the next heartbeat retries."""
+    try:
+        await maintenance.run(every=every)
+    except Exception as exc:
+        log.info("pgqrs: maintenance run failed, retried after the next heartbeat: %s", exc)
+
+
 async def _heartbeat_forever(ref: weakref.ref[Worker], interval: float) -> None:
     """Heartbeat every ``interval`` seconds while the worker exists.  Holds only a weak
     reference, so a dropped worker is not kept alive by its own heartbeat; errors are logged
@@ -456,4 +495,6 @@ async def _heartbeat_forever(ref: weakref.ref[Worker], interval: float) -> None:
             await worker._beat()
         except Exception as exc:
             log.warning("pgqrs: heartbeat of %r failed: %s", worker, exc)
+        else:
+            worker._maintain_soon()
         del worker

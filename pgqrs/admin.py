@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Self
+from datetime import timedelta
+from types import EllipsisType, TracebackType
+from typing import Any, Self
 
 from ._database import Database, Transaction
 from ._impl import core
+from ._maintenance import Maintenance
 from ._sql import SCHEMA_VERSION, queries_for, script
 from ._validate import check_id, check_ids, check_name, check_seconds
 from .config import Config, ConfigBuilder, Source, resolve_config
@@ -20,6 +22,8 @@ from .errors import (
     WorkerError,
     WorkerNotFoundError,
 )
+from .health import Health, HorizonHolder, TableHealth
+from .retention import ARCHIVE_SLOTS, MaintenanceRun, PruneResult, Retention
 from .tables import Archive, Messages, Queues, Workers, find_queue
 from .types import (
     QueueInfo,
@@ -43,8 +47,11 @@ SCHEMA_OBJECTS = (
     "pgqrs_messages_id_seq",
     "pgqrs_messages_queue_vt_idx",
     "pgqrs_archive",
+    *(f"pgqrs_archive_{slot}" for slot in range(ARCHIVE_SLOTS)),
     "pgqrs_archive_queue_archived_idx",
     "pgqrs_archive_dead_letters_idx",
+    "pgqrs_retention",
+    "pgqrs_maintenance",
     "worker_status",
 )
 
@@ -161,18 +168,41 @@ class Admin:
         (row,) = await tx.rows(self._sql.schema_version)
         return None if row.version is None else core.decode_int8(row.version)
 
-    async def create_queue(self, name: str) -> QueueInfo:
+    async def create_queue(self, name: str, *, keep_archive: bool = True) -> QueueInfo:
         """Create a queue.
+
+        Args:
+            name: the queue's name.
+            keep_archive: ``False`` for a queue that needs no archive: ``Consumer.archive``
+                then deletes the message (as ``delete`` does) and still returns ``True``.
+                Dead letters are kept either way.
 
         Raises:
             QueueAlreadyExistsError: a queue of that name exists ("Queue 'x' already exists").
-            ValidationError: the name is empty or not a string.
+            ValidationError: the name is empty or not a string, or ``keep_archive`` not a bool.
         """
         name = check_name("queue name", name)
         row = await self._db.one(
             self._sql.create_queue,
-            {"queue_name": name},
+            {"queue_name": name, "keep_archive": _flag("keep_archive", keep_archive)},
             missing=lambda: QueueAlreadyExistsError(name),
+            queue=name,
+        )
+        return QueueInfo.from_row(row)
+
+    async def set_keep_archive(self, name: str, keep_archive: bool) -> QueueInfo:
+        """Whether the queue keeps an archive from now on (see :meth:`create_queue`); what its
+        archive holds already stays until retention prunes it.
+
+        Raises:
+            QueueNotFoundError: no such queue.
+            ValidationError: ``keep_archive`` is not a bool.
+        """
+        name = check_name("queue name", name)
+        row = await self._db.one(
+            self._sql.set_keep_archive,
+            {"queue_name": name, "keep_archive": _flag("keep_archive", keep_archive)},
+            missing=lambda: QueueNotFoundError(name),
             queue=name,
         )
         return QueueInfo.from_row(row)
@@ -416,6 +446,102 @@ class Admin:
             raise WorkerError(f"Worker {worker_id} is stopped")
 
     # ----------------------------------------------------------------------------------------
+    # Retention, maintenance, health
+
+    @property
+    def _maintenance(self) -> Maintenance:
+        return Maintenance(self._db, self._sql)
+
+    async def retention(self) -> Retention:
+        """How long the archive keeps acknowledged messages and dead letters, and where its
+        rotation stands."""
+        return await self._maintenance.retention()
+
+    async def set_retention(
+        self,
+        *,
+        archive: float | timedelta | EllipsisType | None = ...,
+        dead_letters: float | timedelta | EllipsisType | None = ...,
+    ) -> Retention:
+        """Set how long the archive keeps what it holds; a window left out stays as it is.
+
+        The maintenance step (run by producers and consumers, or :meth:`prune`) prunes the
+        archive in ``ARCHIVE_SLOTS - 1`` (7) steps per window, so an acknowledged message is
+        kept between ``archive`` and 8/7 of it.  A shorter window takes effect over the next
+        rotations; nothing is deleted at once.
+
+        Args:
+            archive: seconds (or a ``timedelta``) to keep acknowledged messages; ``None``:
+                for ever.  Fresh installs keep them 1 day.
+            dead_letters: the same for dead letters (fresh installs: 14 days); longer than
+                ``archive`` is usual and costs one copy of each dead letter per rotation.
+
+        Raises:
+            ValidationError: a window that is not a positive number of seconds up to 100
+                years (or ``None``).
+        """
+        params: dict[str, Any] = {"set_archive": archive is not ..., "set_dead": False}
+        params["archive"] = _window("archive", archive)
+        params["set_dead"] = dead_letters is not ...
+        params["dead"] = _window("dead_letters", dead_letters)
+        (row,) = await self._db.rows(self._sql.set_retention, params)
+        return Retention.from_row(row)
+
+    async def prune(self) -> PruneResult:
+        """Run the retention step now (cron users; producers and consumers also run it in the
+        background, see ``Config.maintenance``): if the archive's period is due, truncate its
+        oldest slot, keeping the dead letters still within their window; delete dead letters
+        past their window when they are kept for less time than the archive.
+
+        It never blocks enqueue, dequeue or acknowledgements, which do not touch the slot it
+        truncates; a reader of that slot makes it give up after half a second
+        (``PruneResult.blocked``), to try again at the next run.
+
+        Raises:
+            ConfigurationError: the role may not truncate the archive's slots (run it as the
+                owner of the schema).
+        """
+        return await self._maintenance.prune()
+
+    async def maintain(self) -> MaintenanceRun:
+        """Run the whole maintenance step now, unless another process is running it: the
+        retention step (:meth:`prune`) and, once a held vacuum horizon that bloated the live
+        table's indexes is gone, their rebuild (``REINDEX CONCURRENTLY``).  Steps the role may
+        not run are skipped with a warning (docs/retention.md).
+
+        Returns:
+            What it did (``ran`` is ``False`` when another process was running it).
+        """
+        return await self._maintenance.run(every=None)
+
+    async def rebuild_indexes(self) -> None:
+        """Rebuild the live table's indexes with ``REINDEX TABLE CONCURRENTLY`` (writes go on
+        meanwhile).  The maintenance step does this by itself after a held vacuum horizon;
+        this is for the operator who saw the bloat first.
+
+        Raises:
+            ConfigurationError: the role does not own the table.
+        """
+        await self._maintenance.rebuild_indexes()
+
+    async def health(self) -> Health:
+        """What predicts trouble for a long-running queue, in one snapshot: size, dead tuples
+        and vacuum history of each pgqrs table, what holds back vacuum in the cluster (other
+        roles' sessions show only to members of ``pg_read_all_stats``), the retention, and
+        the warnings they add up to (docs/retention.md, "When health warns")."""
+        schema = self._config.schema
+        async with self._db.transaction() as tx:
+            tables = await tx.rows(self._sql.table_health, {"schema": schema})
+            horizon = await tx.rows(self._sql.vacuum_horizon, {"limit": 10})
+            (retention,) = await tx.rows(self._sql.get_retention)
+        return Health.build(
+            core.decode_timestamptz(retention.now),
+            [TableHealth.from_row(row) for row in tables],
+            [HorizonHolder.from_row(row) for row in horizon],
+            Retention.from_row(retention),
+        )
+
+    # ----------------------------------------------------------------------------------------
     # Dead letters
 
     async def replay(self, ids: Sequence[int]) -> list[int]:
@@ -503,6 +629,21 @@ class Admin:
 
     def __repr__(self) -> str:
         return f"Admin(schema={self._config.schema!r})"
+
+
+def _flag(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError(f"{name} must be True or False, not {value!r}")
+    return value
+
+
+def _window(name: str, value: object) -> float | None:
+    """A retention window in seconds (``None``: for ever; ``...``: unchanged, sent as NULL)."""
+    if value is None or value is ...:
+        return None
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    return check_seconds(name, value, positive=True)
 
 
 def worker_database(

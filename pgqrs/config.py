@@ -66,6 +66,11 @@ class Config:
             JSON over 2 GiB, the most a COPY field can carry).
         prepare: use server-side prepared statements for the hot statements.  Turn off behind
             PgBouncer in transaction pooling mode before 1.21.
+        maintenance: producers and consumers take turns running the maintenance step
+            (archive retention, rebuilding the live table's indexes after a held vacuum
+            horizon) in the background after a heartbeat, one process at a time and at most
+            once per ``heartbeat_interval``.  Off: run ``Admin.maintain()`` (or ``prune()``)
+            from cron instead (docs/retention.md).
     """
 
     dsn: str | None = None
@@ -84,6 +89,7 @@ class Config:
     # 8 MiB: generous for a message, small enough that a runaway payload fails fast and clearly.
     max_payload_bytes: int | None = 8 * 1024 * 1024
     prepare: bool = True
+    maintenance: bool = True
 
     def __post_init__(self) -> None:
         check_schema(self.schema)

@@ -12,6 +12,7 @@ from typing import Any
 
 from ._coalesce import Coalescer
 from ._consume import ConsumeLoop, Handler, LoopSettings, check_handler
+from ._floor import ScanFloor
 from ._impl import core
 from ._rows import IdRow
 from ._sql import Statement
@@ -96,9 +97,27 @@ class Consumer(Worker):
             return self._config.lock_seconds
         return check_seconds("lock_seconds", lock_seconds)
 
+    @functools.cached_property
+    def _floor(self) -> ScanFloor:
+        """Where this consumer's dequeues start their index walk (see ``pgqrs._floor``)."""
+        return ScanFloor()
+
+    async def _register(self) -> None:
+        await super()._register()
+        if self._started_at is not None:  # the database's time, a moment ago
+            self._floor.anchor(self._started_at)
+
     async def _lease(self, count: int, lock: float) -> list[QueueMessage]:
-        params = {"count": count, "lock_seconds": lock, "max_read_ct": self._config.max_read_ct}
-        return core.decode_messages(await self._run(self._sql.dequeue, params))
+        bound = self._floor.bound()
+        params = {
+            "count": count,
+            "lock_seconds": lock,
+            "max_read_ct": self._config.max_read_ct,
+            "floor": None if bound.value is None else bound.value.timestamp(),
+        }
+        messages = core.decode_messages(await self._run(self._sql.dequeue, params))
+        self._floor.update(bound, messages, count)
+        return messages
 
     async def archive(self, message_id: int) -> bool:
         """Acknowledge a message by moving it to the archive.

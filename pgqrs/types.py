@@ -92,15 +92,18 @@ def _opt_ts(data: bytes | None) -> datetime | None:
 
 @dataclass(frozen=True, slots=True)
 class QueueInfo:
-    """A queue: ``id``, ``queue_name`` and ``created_at`` (UTC)."""
+    """A queue: ``id``, ``queue_name``, ``created_at`` (UTC), and ``keep_archive``: whether
+    ``Consumer.archive`` keeps a copy in the archive (``False``: it deletes; dead letters are
+    kept either way)."""
 
     id: int
     queue_name: str
     created_at: datetime
+    keep_archive: bool = True
 
     @classmethod
     def from_row(cls, row: QueueRow) -> QueueInfo:
-        return cls(_int8(row.id), row.queue_name, _ts(row.created_at))
+        return cls(_int8(row.id), row.queue_name, _ts(row.created_at), bool(row.keep_archive))
 
 
 class WorkerStatus(StrEnum):

@@ -1,4 +1,4 @@
--- pgqrs schema, version 2.
+-- pgqrs schema, version 3.
 --
 -- `{schema}` stands for the target schema; pgqrs substitutes a quoted identifier.  To apply it by
 -- hand:   sed 's/{schema}/public/g' sql/schema.sql | psql "$DSN"
@@ -23,7 +23,10 @@ CREATE TABLE IF NOT EXISTS {schema}.pgqrs_schema_version (
 CREATE TABLE IF NOT EXISTS {schema}.pgqrs_queues (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     queue_name text NOT NULL UNIQUE,
-    created_at timestamptz NOT NULL DEFAULT now()
+    created_at timestamptz NOT NULL DEFAULT now(),
+    -- false: archive() deletes the message instead of keeping a copy (dead letters are kept
+    -- either way).  Last, as migrate_v3.sql adds it.
+    keep_archive boolean NOT NULL DEFAULT true
 );
 
 CREATE TABLE IF NOT EXISTS {schema}.pgqrs_workers (
@@ -80,8 +83,42 @@ CREATE TABLE IF NOT EXISTS {schema}.pgqrs_messages (
 CREATE INDEX IF NOT EXISTS pgqrs_messages_queue_vt_idx
     ON {schema}.pgqrs_messages (queue_id, vt);
 
+-- How long the archive keeps what it holds, and which of its partitions takes new rows.  One
+-- row.  NULL keeps forever.  The archive is partitioned into ARCHIVE_SLOTS (8) rotating slots:
+-- new rows go to current_slot; every retention / 7 the maintenance step (pgqrs/_maintenance.py)
+-- truncates the oldest slot, after moving the dead letters still within their own window out
+-- of it, and makes it current.  So pruning costs no DELETE and leaves no dead tuples, and if
+-- nothing rotates the archive simply keeps everything (docs/retention.md).
+CREATE TABLE IF NOT EXISTS {schema}.pgqrs_retention (
+    id boolean PRIMARY KEY DEFAULT true CHECK (id),
+    archive_retention interval DEFAULT interval '1 day'
+        CHECK (archive_retention > interval '0'),
+    dead_letter_retention interval DEFAULT interval '14 days'
+        CHECK (dead_letter_retention > interval '0'),
+    current_slot smallint NOT NULL DEFAULT 0 CHECK (current_slot BETWEEN 0 AND 7),
+    rotated_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- A fresh install prunes by default; migrate_v3.sql records NULL windows (keep everything) for a
+-- database that had an archive before retention existed.
+INSERT INTO {schema}.pgqrs_retention DEFAULT VALUES ON CONFLICT DO NOTHING;
+
+-- What the maintenance step remembers between runs (one row): when it last ran, and the size of
+-- the live table's indexes in steady state, to rebuild them once a held vacuum horizon has
+-- bloated them and is gone.
+CREATE TABLE IF NOT EXISTS {schema}.pgqrs_maintenance (
+    id boolean PRIMARY KEY DEFAULT true CHECK (id),
+    last_run_at timestamptz NOT NULL DEFAULT '-infinity',
+    running_until timestamptz NOT NULL DEFAULT '-infinity',
+    steady_index_bytes bigint,
+    held_since timestamptz,
+    cleared_at timestamptz
+);
+
+INSERT INTO {schema}.pgqrs_maintenance DEFAULT VALUES ON CONFLICT DO NOTHING;
+
 CREATE TABLE IF NOT EXISTS {schema}.pgqrs_archive (
-    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id bigint GENERATED ALWAYS AS IDENTITY,
     original_msg_id bigint NOT NULL,
     queue_id bigint NOT NULL REFERENCES {schema}.pgqrs_queues (id) ON DELETE CASCADE,
     payload jsonb NOT NULL,
@@ -95,8 +132,29 @@ CREATE TABLE IF NOT EXISTS {schema}.pgqrs_archive (
     -- Set when dequeue moved the message here after max_read_ct deliveries without an
     -- acknowledgement; NULL for messages archived by a consumer.
     dead_lettered_at timestamptz,
-    dead_letter_reason text
-);
+    dead_letter_reason text,
+    -- The rotating partition holding the row (pgqrs_retention.current_slot when it was written).
+    -- Last, as migrate_v3.sql adds it to the version-2 table, which becomes slot 0.
+    slot smallint NOT NULL,
+    PRIMARY KEY (id, slot)
+) PARTITION BY LIST (slot);
+
+CREATE TABLE IF NOT EXISTS {schema}.pgqrs_archive_0 PARTITION OF {schema}.pgqrs_archive
+    FOR VALUES IN (0);
+CREATE TABLE IF NOT EXISTS {schema}.pgqrs_archive_1 PARTITION OF {schema}.pgqrs_archive
+    FOR VALUES IN (1);
+CREATE TABLE IF NOT EXISTS {schema}.pgqrs_archive_2 PARTITION OF {schema}.pgqrs_archive
+    FOR VALUES IN (2);
+CREATE TABLE IF NOT EXISTS {schema}.pgqrs_archive_3 PARTITION OF {schema}.pgqrs_archive
+    FOR VALUES IN (3);
+CREATE TABLE IF NOT EXISTS {schema}.pgqrs_archive_4 PARTITION OF {schema}.pgqrs_archive
+    FOR VALUES IN (4);
+CREATE TABLE IF NOT EXISTS {schema}.pgqrs_archive_5 PARTITION OF {schema}.pgqrs_archive
+    FOR VALUES IN (5);
+CREATE TABLE IF NOT EXISTS {schema}.pgqrs_archive_6 PARTITION OF {schema}.pgqrs_archive
+    FOR VALUES IN (6);
+CREATE TABLE IF NOT EXISTS {schema}.pgqrs_archive_7 PARTITION OF {schema}.pgqrs_archive
+    FOR VALUES IN (7);
 
 -- Per-queue listings and counts, newest first; also serves the cascade from pgqrs_queues.
 CREATE INDEX IF NOT EXISTS pgqrs_archive_queue_archived_idx
@@ -106,4 +164,4 @@ CREATE INDEX IF NOT EXISTS pgqrs_archive_queue_archived_idx
 CREATE INDEX IF NOT EXISTS pgqrs_archive_dead_letters_idx
     ON {schema}.pgqrs_archive (queue_id, id) WHERE dead_lettered_at IS NOT NULL;
 
-INSERT INTO {schema}.pgqrs_schema_version (version) VALUES (2) ON CONFLICT DO NOTHING;
+INSERT INTO {schema}.pgqrs_schema_version (version) VALUES (3) ON CONFLICT DO NOTHING;

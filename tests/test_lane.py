@@ -46,7 +46,13 @@ async def test_hot_statements_take_the_lane(clients: Clients, db: Database) -> N
     qid = await queue_id(clients)
     enqueue = {"payload": JsonbBinary(core.encode_jsonb({"n": 1}, None)), "queue_id": qid}
     ((raw_id,),) = await db.fetch(queries.enqueue, enqueue | {"worker_id": 7})
-    lease = {"queue_id": qid, "count": 5, "max_read_ct": 5, "lock_seconds": 30.0}
+    lease: dict[str, Any] = {
+        "queue_id": qid,
+        "count": 5,
+        "max_read_ct": 5,
+        "lock_seconds": 30.0,
+        "floor": None,
+    }
     (message,) = core.decode_messages(await db.fetch(queries.dequeue, lease | {"worker_id": 7}))
     assert message.id == core.decode_int8(raw_id)
     assert message.payload == {"n": 1}
@@ -57,6 +63,12 @@ async def test_hot_statements_take_the_lane(clients: Clients, db: Database) -> N
     assert "pgqrs_enqueue_3802_20_20" in names
     assert any(name.startswith("pgqrs_dequeue_") for name in names)
     assert "pgqrs_archive_messages_1016_20_20" in names
+    # A consumer's bounded dequeue sends its scan floor as epoch seconds: float8 (oid 701).
+    bounded = lease | {"worker_id": 7, "floor": message.enqueued_at.timestamp() - 1.0}
+    assert await db.fetch(queries.dequeue, bounded) == []
+    dequeues = [n for n in await prepared_names(db) if n.startswith("pgqrs_dequeue_")]
+    assert len(dequeues) == 2, dequeues
+    assert any("_701" in n for n in dequeues), dequeues
 
 
 async def test_a_parameter_the_lane_does_not_encode_goes_through_psycopg(
@@ -80,7 +92,14 @@ async def test_a_parameter_the_lane_does_not_encode_goes_through_psycopg(
 
 async def test_server_errors_on_the_lane_are_pgqrs_errors(clients: Clients, db: Database) -> None:
     queries = queries_for(clients.schema)
-    lease = {"queue_id": 1, "count": -1, "max_read_ct": 5, "lock_seconds": 30.0, "worker_id": 7}
+    lease: dict[str, Any] = {
+        "queue_id": 1,
+        "count": -1,
+        "max_read_ct": 5,
+        "lock_seconds": 30.0,
+        "worker_id": 7,
+    }
+    lease["floor"] = None
     with pytest.raises(PgqrsError, match=r"\[2201W\].*LIMIT must not be negative") as info:
         await db.fetch(queries.dequeue, lease)
     assert isinstance(info.value.__cause__, psycopg.Error)
@@ -94,7 +113,14 @@ async def test_a_connection_lost_on_the_lane_is_a_connection_error(
 ) -> None:
     queries = queries_for(clients.schema)
     qid = await queue_id(clients)
-    params = {"queue_id": qid, "count": 1, "max_read_ct": 5, "lock_seconds": 30.0, "worker_id": 7}
+    params: dict[str, Any] = {
+        "queue_id": qid,
+        "count": 1,
+        "max_read_ct": 5,
+        "lock_seconds": 30.0,
+        "worker_id": 7,
+    }
+    params["floor"] = None
     await db.fetch(queries.dequeue, params)
     async with db.transaction() as tx:
         ((pid,),) = await tx.fetch(BACKEND)

@@ -73,7 +73,24 @@ def fill_version_1(dsn: str, schema: str) -> None:
         _exec(dsn, statement)
 
 
-FILLS = {1: fill_version_1}
+def fill_version_2(dsn: str, schema: str) -> None:
+    """What a version-2 pgqrs leaves: the version-1 data, plus workers that record their kind, a
+    producer identity shared by two processes and a consumer on port 0."""
+    fill_version_1(dsn, schema)
+    workers = sql.Identifier(schema, "pgqrs_workers")
+    _exec(
+        dsn,
+        sql.SQL(
+            "INSERT INTO {} (hostname, port, queue_id, process_host, process_id, status,"
+            " heartbeat_at, kind) VALUES"
+            " ('web', 8080, 1, 'old-host', 11, 'ready', now() - interval '1 hour', 'producer'),"
+            " ('web', 8080, 1, 'old-host', 12, 'ready', now() - interval '1 hour', 'producer'),"
+            " ('any', 0, 2, 'old-host', 13, 'stopped', now() - interval '1 day', 'consumer')"
+        ).format(workers),
+    )
+
+
+FILLS = {1: fill_version_1, 2: fill_version_2}
 
 
 def table_dump(dsn: str, schema: str) -> dict[str, list[dict[str, Any]]]:
@@ -88,7 +105,8 @@ def table_dump(dsn: str, schema: str) -> dict[str, list[dict[str, Any]]]:
 
 
 def catalog(dsn: str, schema: str) -> dict[str, Any]:
-    """The shape of a pgqrs schema: columns, indexes, constraints, types."""
+    """The shape of a pgqrs schema: columns, indexes, constraints, types, and each relation's
+    kind, storage settings and partitioning."""
     with psycopg.connect(dsn) as conn:
         columns = conn.execute(
             "SELECT table_name, column_name, ordinal_position, data_type, is_nullable,"
@@ -103,7 +121,7 @@ def catalog(dsn: str, schema: str) -> dict[str, Any]:
         ).fetchall()
         constraints = conn.execute(
             "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid)"
-            " FROM pg_constraint WHERE connamespace = %s::regnamespace ORDER BY 2",
+            " FROM pg_constraint WHERE connamespace = %s::regnamespace ORDER BY 2, 1",
             [sql.Identifier(schema).as_string()],
         ).fetchall()
         types = conn.execute(
@@ -112,7 +130,20 @@ def catalog(dsn: str, schema: str) -> dict[str, Any]:
             " WHERE t.typnamespace = %s::regnamespace GROUP BY 1",
             [sql.Identifier(schema).as_string()],
         ).fetchall()
-    shape = {"columns": columns, "indexes": indexes, "constraints": constraints, "types": types}
+        # Storage settings, partitioning and the partitions' bounds.
+        relations = conn.execute(
+            "SELECT c.relname::text, c.relkind::text, c.reloptions,"
+            " pg_get_expr(c.relpartbound, c.oid), pg_get_partkeydef(c.oid)"
+            " FROM pg_class c WHERE c.relnamespace = %s::regnamespace ORDER BY 1",
+            [sql.Identifier(schema).as_string()],
+        ).fetchall()
+    shape = {
+        "columns": columns,
+        "indexes": indexes,
+        "constraints": constraints,
+        "types": types,
+        "relations": relations,
+    }
     # The schema's own name (in defaults, index and constraint definitions) is not its shape.
     return {key: _unqualified(rows, schema) for key, rows in shape.items()}
 
@@ -180,3 +211,35 @@ async def test_upgraded_version_1_database_works(dsn: str, bare_schema: str) -> 
         assert (await admin.get_messages().get(replayed)).payload == {"n": -1}
         metrics = await admin.queue_metrics("mail")
         assert metrics.pending_messages == 1
+
+
+async def test_upgraded_version_2_database_keeps_its_archive_until_told(
+    dsn: str, bare_schema: str
+) -> None:
+    _exec(dsn, render_script("schema_v2.sql", bare_schema))
+    fill_version_2(dsn, bare_schema)
+    async with Admin(dsn, schema=bare_schema) as admin:
+        await admin.install()
+        # The archive it had stays, all of it, in the first slot, and nothing prunes it.
+        retention = await admin.retention()
+        assert (retention.archive, retention.dead_letters, retention.current_slot) == (
+            None,
+            None,
+            0,
+        )
+        assert [q.keep_archive for q in await admin.get_queues().list()] == [True, True]
+        # New archive rows continue the archive's ids.
+        async with Consumer(dsn, "mail", "worker", 9001, schema=bare_schema) as consumer:
+            [message] = await consumer.dequeue_many(10)
+            assert await consumer.archive(message.id)
+        archive = admin.get_archive()
+        newest = (await archive.list(queue="mail"))[-1]
+        assert newest.original_msg_id == message.id
+        assert newest.id == 3
+        assert await archive.count() == 3
+        pruned = await admin.prune()
+        assert pruned.truncated_slot is None
+        # Once a retention is set, the archive prunes like a fresh install's.
+        retention = await admin.set_retention(archive=3600, dead_letters=86400)
+        assert retention.next_rotation_at is not None
+        assert (await admin.health()).retention == retention

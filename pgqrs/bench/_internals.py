@@ -77,6 +77,7 @@ class DrainStatements:
             lock_seconds=Config().lock_seconds,
             worker_id=worker_id,
             max_read_ct=Config().max_read_ct,
+            floor=None,  # the statement as written: walks the index from the lowest vt
         )
 
     def message_id(self, row: Sequence[Any]) -> Any:

@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pgqrs bench",
         description="Measure pgqrs against raw psycopg doing the same work in the same run, as "
         "ratios (the targets are in docs/contract.md, Performance targets).",
+        epilog="pgqrs bench churn --help: the sustained-churn benchmark (producers and "
+        "consumers together for minutes, optionally with a transaction holding back vacuum).",
     )
     parser.add_argument(
         "--dsn", help=f"PostgreSQL to measure (default: ${DSN_ENV}, else a throwaway one)"
@@ -89,6 +91,10 @@ def _list(entries: Sequence[Entry]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``pgqrs bench`` with ``argv`` (default: the process's arguments)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["churn"]:
+        from .churn.cli import main as churn
+
+        return churn(args_list[1:])
     parser = build_parser()
     args = parser.parse_args(args_list)
     if args.rounds is not None and args.rounds < 1:
