@@ -209,6 +209,7 @@ class Queries:
     delete_queue: Statement[IdRow] = _returns(IdRow)
     lock_messages: Statement[Any] = _returns(None)
     delete_queue_messages: Statement[Any] = _returns(None)
+    delete_queue_archive: Statement[Any] = _returns(None)
     purge_queue: Statement[CountRow] = _returns(CountRow)
     queue_metrics: Statement[MetricsRow] = _returns(MetricsRow)
     # workers

