@@ -16,7 +16,7 @@ from .. import __impl__, __version__
 from .._dsn import Redactor
 from ..config import DSN_ENV
 from ..errors import PgqrsError
-from . import bench, demo, dlq, messages, queues, run, schema, top, workers
+from . import bench, demo, dlq, maintenance, messages, queues, run, schema, top, workers
 from ._common import Commands, Context, HelpFormatter, Parser, UsageError, global_options
 from ._output import Output
 
@@ -25,7 +25,8 @@ __all__ = ["build_parser", "main"]
 DESCRIPTION = (
     "Operate pgqrs queues in PostgreSQL: install the schema, create and watch queues, enqueue "
     "(one message or a JSON-lines file), look at and acknowledge messages, manage workers and "
-    "dead letters, and run workers around an async handler.\n\n"
+    "dead letters, keep the archive pruned and the tables healthy, and run workers around an "
+    "async handler.\n\n"
     "Every command takes --dsn (default: $PGQRS_DSN, then libpq's PG* variables), --schema and "
     "--format table|json, before or after the command's name; `pgqrs COMMAND --help` shows "
     "its options and an example. Exit status: 0 done, 1 an error, 2 a usage error."
@@ -57,7 +58,7 @@ def build_parser() -> Parser:
         title="commands", metavar="COMMAND", dest="command", required=True
     )
     commands = Commands(subparsers, global_options(defaults=False))
-    for module in (schema, queues, messages, workers, dlq, run, top, demo, bench):
+    for module in (schema, queues, messages, workers, dlq, maintenance, run, top, demo, bench):
         module.register(commands)
     return parser
 

@@ -1,4 +1,4 @@
-"""``pgqrs queue create|list|metrics|purge|delete``."""
+"""``pgqrs queue create|archive|list|metrics|purge|delete``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ QUEUE_COLUMNS = (
     Column("id", "id"),
     Column("queue", "queue_name"),
     Column("created (UTC)", "created_at"),
+    Column("archive", "keep_archive"),
 )
 
 METRICS_COLUMNS = (
@@ -31,7 +32,7 @@ async def create(ctx: Context) -> None:
     name = ctx.args.name
     async with ctx.admin() as admin:
         try:
-            info, created = await admin.create_queue(name), True
+            info, created = await admin.create_queue(name, keep_archive=ctx.args.archive), True
         except QueueAlreadyExistsError:
             if not ctx.args.exist_ok:
                 raise
@@ -39,6 +40,17 @@ async def create(ctx: Context) -> None:
     done = "created queue" if created else "queue already exists:"
     ctx.out.document(
         records.queue(info) | {"created": created}, f"{done} {info.queue_name!r} (id {info.id})"
+    )
+
+
+async def set_archive(ctx: Context) -> None:
+    name, keep = ctx.args.name, ctx.args.keep == "on"
+    async with ctx.admin() as admin:
+        await admin.set_keep_archive(name, keep)
+    what = "archived" if keep else "deleted, not archived"
+    ctx.out.document(
+        {"queue": name, "keep_archive": keep},
+        f"queue {name!r}: acknowledged messages are {what}",
     )
 
 
@@ -79,17 +91,41 @@ async def delete(ctx: Context) -> None:
 
 
 def register(commands: Commands) -> None:
-    queue = commands.group("queue", help="create, list, measure, purge and delete queues")
+    queue = commands.group(
+        "queue",
+        help="create, list, measure, purge and delete queues, and choose whether they archive",
+    )
     parser = queue.add(
         "create",
         create,
         help="create a queue",
-        example=["pgqrs queue create tasks", "pgqrs queue create tasks --exist-ok"],
+        description="Create a queue. With --no-archive, acknowledging a message deletes it "
+        "instead of archiving it (dead letters are kept either way); `pgqrs queue archive` "
+        "changes that later.",
+        example=[
+            "pgqrs queue create tasks",
+            "pgqrs queue create tasks --exist-ok",
+            "pgqrs queue create events --no-archive",
+        ],
     )
     parser.add_argument("name", metavar="NAME")
     parser.add_argument(
         "--exist-ok", action="store_true", help="succeed when the queue exists already"
     )
+    parser.add_argument(
+        "--no-archive",
+        dest="archive",
+        action="store_false",
+        help="acknowledged messages are deleted, not archived",
+    )
+    parser = queue.add(
+        "archive",
+        set_archive,
+        help="keep acknowledged messages of a queue in the archive (on), or delete them (off)",
+        example=["pgqrs queue archive events off", "pgqrs queue archive events on"],
+    )
+    parser.add_argument("name", metavar="NAME")
+    parser.add_argument("keep", metavar="on|off", choices=["on", "off"])
     queue.add(
         "list",
         list_queues,
