@@ -19,7 +19,7 @@ interval, so a hundred workers cost one run per interval.  ``Admin.prune()`` and
 
 A role without the privileges a step needs (``TRUNCATE`` on the archive's slots, the table's
 ownership for ``REINDEX``) gets a warning once, and the step is left to a role that has them
-(docs/retention.md).
+(docs/operations.md).
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ class Maintenance:
                 _WARNED.add((self._schema, name))
                 log.warning(
                     "pgqrs: maintenance step %r cannot run as this role in schema %r, leaving it "
-                    "to another (docs/retention.md): %s",
+                    "to another (docs/operations.md): %s",
                     name,
                     self._schema,
                     exc,

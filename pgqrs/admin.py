@@ -507,7 +507,7 @@ class Admin:
         """Run the whole maintenance step now, unless another process is running it: the
         retention step (:meth:`prune`) and, once a held vacuum horizon that bloated the live
         table's indexes is gone, their rebuild (``REINDEX CONCURRENTLY``).  Steps the role may
-        not run are skipped with a warning (docs/retention.md).
+        not run are skipped with a warning (docs/operations.md).
 
         Returns:
             What it did (``ran`` is ``False`` when another process was running it).
@@ -528,7 +528,7 @@ class Admin:
         """What predicts trouble for a long-running queue, in one snapshot: size, dead tuples
         and vacuum history of each pgqrs table, what holds back vacuum in the cluster (other
         roles' sessions show only to members of ``pg_read_all_stats``), the retention, and
-        the warnings they add up to (docs/retention.md, "When health warns")."""
+        the warnings they add up to (docs/operations.md, "When health warns")."""
         schema = self._config.schema
         async with self._db.transaction() as tx:
             tables = await tx.rows(self._sql.table_health, {"schema": schema})

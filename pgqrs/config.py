@@ -70,7 +70,7 @@ class Config:
             (archive retention, rebuilding the live table's indexes after a held vacuum
             horizon) in the background after a heartbeat, one process at a time and at most
             once per ``heartbeat_interval``.  Off: run ``Admin.maintain()`` (or ``prune()``)
-            from cron instead (docs/retention.md).
+            from cron instead (docs/operations.md).
     """
 
     dsn: str | None = None

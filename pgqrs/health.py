@@ -1,6 +1,6 @@
 """What predicts trouble for a queue that runs for months (``Admin.health()``): the size, dead
 tuples and vacuum history of the pgqrs tables, what holds back vacuum, and the warnings those
-add up to.  docs/retention.md ("When health warns") says what to do about each warning.
+add up to.  docs/operations.md ("When health warns") says what to do about each warning.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ class Health:
         tables: each pgqrs table by name (``pgqrs_messages`` is the live table).
         horizon: what holds back vacuum, oldest first (empty: nothing does).
         retention: the archive's windows and rotation.
-        warnings: the conditions to act on, in words (docs/retention.md, "When health warns").
+        warnings: the conditions to act on, in words (docs/operations.md, "When health warns").
     """
 
     measured_at: datetime
