@@ -3,7 +3,7 @@ PY := .venv/bin/python
 STAMP := .venv/.pgqrs-bootstrapped
 
 .PHONY: all demo test test-c test-python lint typecheck build clean wheel-check bench bench-quick bench-pytest \
-	bench-pytest-reference bench-readme bench-peers bench-peers-venvs bench-peers-readme
+	bench-pytest-reference bench-readme churn-readme bench-peers bench-peers-venvs bench-peers-readme
 
 all: test
 
@@ -77,6 +77,12 @@ bench-pytest-reference: build
 bench-readme: $(STAMP)
 	@test -n "$(RUNS)" || { echo 'usage: make bench-readme RUNS="run1.json run2.json ..."'; exit 2; }
 	$(PY) scripts/bench_readme.py $(RUNS)
+
+# `make churn-readme RUN=churn.json` writes the README's churn block from one
+#   `pgqrs bench churn --json` run.
+churn-readme: $(STAMP)
+	@test -n "$(RUN)" || { echo 'usage: make churn-readme RUN=churn.json'; exit 2; }
+	$(PY) scripts/churn_readme.py $(RUN)
 
 # pgqrs side by side with PgQueuer, procrastinate and the Rust-based pgqrs from PyPI, each against
 # the same-run raw psycopg baseline, on one durable throwaway server (benchmarks/peers/runner.py).

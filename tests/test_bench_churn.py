@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -167,3 +168,30 @@ def test_churn_json_records_settings_and_server(churn_run: tuple[str, dict[str, 
     assert all(set(v) == {"name", "measured", "target", "met"} for v in run["verdicts"])
     assert run["settings"]["holder"] is True
     assert run["environment"]["durability"].startswith("fsync off")
+
+
+def test_churn_readme_writes_the_run_into_the_readme(
+    churn_run: tuple[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    stdout, run = churn_run
+    (tmp_path / "run.json").write_text(json.dumps(run))
+    readme = tmp_path / "README.md"
+    readme.write_text("before\n<!-- churn:start -->\nold\n<!-- churn:end -->\nafter\n")
+    script = Path(__file__).resolve().parent.parent / "scripts" / "churn_readme.py"
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "run.json"), "--readme", str(readme)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    text = readme.read_text()
+    assert text.startswith("before\n<!-- churn:start -->\n")
+    assert text.endswith("<!-- churn:end -->\nafter\n")
+    assert "\nold\n" not in text
+    # The run's own tables, as its report printed them, and how long it ran.
+    table = [line for line in stdout.splitlines() if line.startswith("| 1 (")]
+    assert table
+    assert table[0] in text
+    assert "0.2 minutes in 4-second intervals" in text
+    assert "| nothing lost |" in text

@@ -15,7 +15,14 @@ import orjson
 from .run import ChurnRun
 from .verdict import judge
 
-__all__ = ["churn_dict", "churn_json", "churn_markdown", "interval_table", "verdict_table"]
+__all__ = [
+    "churn_dict",
+    "churn_json",
+    "churn_markdown",
+    "describe",
+    "interval_table",
+    "verdict_table",
+]
 
 _MB = 2**20
 
@@ -81,7 +88,8 @@ def verdict_table(run: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _describe(run: Mapping[str, Any]) -> str:
+def describe(run: Mapping[str, Any]) -> str:
+    """One sentence: what the run offered, for how long, and with what held or pruned."""
     s = run["settings"]
     text = (
         f"{s['producers']} producers offering {s['rate']:,} msg/s in batches of {s['batch']}, "
@@ -106,5 +114,5 @@ def churn_markdown(run: ChurnRun) -> str:
     lines = ["### Reproducing", "", *(f"- **{k}**: {v}" for k, v in run.environment.items())]
     if run.command:
         lines.append(f"- **command**: `{run.command}`")
-    lines += ["", _describe(data), "", *interval_table(data), "", *verdict_table(data)]
+    lines += ["", describe(data), "", *interval_table(data), "", *verdict_table(data)]
     return "\n".join(lines) + "\n"
