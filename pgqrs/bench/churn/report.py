@@ -103,8 +103,8 @@ def describe(run: Mapping[str, Any]) -> str:
     if run.get("holder_open"):
         opened, closed = run["holder_open"]
         text += (
-            f"; a REPEATABLE READ transaction held open from minute {opened / 60:g} "
-            f"to {closed / 60:g}"
+            f"; a REPEATABLE READ transaction held open from minute {opened / 60:.1f} "
+            f"to {closed / 60:.1f}"
         )
     return text + "."
 
