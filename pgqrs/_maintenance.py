@@ -29,13 +29,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import psycopg
-from psycopg import sql
-
 from ._database import Database
 from ._impl import core
 from ._rows import MaintenanceRow
-from ._sql import Queries, Statement
+from ._sql import Queries, Statement, on_object
+from ._translate import lock_not_available
 from .errors import ConfigurationError, PgqrsError
 from .health import HorizonHolder
 from .retention import ARCHIVE_SLOTS, MaintenanceRun, PruneResult, Retention
@@ -172,7 +170,7 @@ class Maintenance:
                     await tx.execute(q.advance_slot, {"slot": oldest})
                     rotated = oldest
         except PgqrsError as exc:
-            if not isinstance(exc.__cause__, psycopg.errors.LockNotAvailable):
+            if not lock_not_available(exc):
                 raise
             blocked = True  # a reader of the archive holds the oldest slot: next run
             retention = await self.retention()
@@ -190,9 +188,7 @@ class Maintenance:
         return PruneResult(rotated, kept, deleted, blocked)
 
     def _truncate(self, slot: int) -> Statement[Any]:
-        name = f"pgqrs_archive_{slot}"
-        text = sql.SQL("TRUNCATE {}").format(sql.Identifier(self._schema, name)).as_bytes()
-        return Statement(f"truncate_{name}", text, None, False)
+        return on_object("TRUNCATE {}", self._schema, f"pgqrs_archive_{slot}")
 
     async def horizon(self, limit: int = 10) -> list[HorizonHolder]:
         rows = await self._db.rows(self._sql.vacuum_horizon, {"limit": limit})
@@ -240,8 +236,6 @@ class Maintenance:
             ConfigurationError: the role does not own the table.
         """
         for row in await self._db.rows(self._sql.invalid_live_indexes):
-            text = sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(
-                sql.Identifier(self._schema, row.name)
-            )
-            await self._db.execute(Statement("drop_invalid_index", text.as_bytes(), None, False))
+            drop = on_object("DROP INDEX CONCURRENTLY IF EXISTS {}", self._schema, row.name)
+            await self._db.execute(drop)
         await self._db.execute(self._sql.rebuild_live_indexes)

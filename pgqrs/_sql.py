@@ -187,6 +187,13 @@ def script(filename: str, schema: str) -> Statement[Any]:
     return Statement(filename, render_script(filename, schema), None, False)
 
 
+def on_object(template: str, schema: str, name: str) -> Statement[Any]:
+    """A statement on one object of ``schema`` that no parameter can name (``TRUNCATE {}``,
+    ``DROP INDEX ... {}``): ``{}`` becomes the quoted, schema-qualified identifier."""
+    text = sql.SQL(template).format(sql.Identifier(schema, name)).as_bytes()
+    return Statement(f"{template.split()[0].lower()}_{name}", text, None, False)
+
+
 class Queries:
     """Every named statement of ``sql/queries.sql``, rendered for one schema.
 

@@ -46,6 +46,12 @@ PGBOUNCER_ADVICE = (
 )
 
 
+def lock_not_available(exc: PgqrsError) -> bool:
+    """Whether ``exc`` came from a lock that ``lock_timeout`` gave up on (SQLSTATE 55P03)."""
+    cause = exc.__cause__
+    return isinstance(cause, psycopg.Error) and cause.sqlstate == "55P03"
+
+
 def translate(exc: psycopg.Error, *, schema: str, queue: str | None = None) -> PgqrsError:
     """Map a psycopg error onto the pgqrs hierarchy.
 
