@@ -129,11 +129,22 @@ async def test_health_shows_tables_and_holders_and_checks_warnings(module_dsn: s
             conn.execute("DELETE FROM pgqrs_messages")
             conn.execute("SELECT pg_stat_force_next_flush()")
         warned = pgqrs("maintenance", "health", "--check", dsn=module_dsn)
+        # The operator's everyday views carry the warning too, on stderr; their JSON does not.
+        seen = [
+            pgqrs("queue", "metrics", dsn=module_dsn).ok(),
+            pgqrs("queue", "metrics", queue, dsn=module_dsn).ok(),
+            pgqrs("worker", "health", dsn=module_dsn).ok(),
+        ]
+        quiet = pgqrs("queue", "metrics", "--format", "json", dsn=module_dsn).ok()
     finally:
         _exec(module_dsn, "ALTER TABLE pgqrs_messages RESET (autovacuum_enabled)")
         _exec(module_dsn, "VACUUM pgqrs_messages")
     warned.failed("health warning")
     assert re.search(r"^warning: pgqrs_messages holds [\d,]+ dead tuples", warned.stdout, re.M)
+    for done in seen:
+        assert re.search(r"^warning: pgqrs_messages holds [\d,]+ dead tuples", done.stderr, re.M)
+        assert "warning:" not in done.stdout
+    assert "warning" not in quiet.stderr + quiet.stdout
 
 
 async def test_a_queue_created_without_archive_deletes_on_acknowledgement(

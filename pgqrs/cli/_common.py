@@ -119,6 +119,20 @@ class Context:
         """A consumer on ``queue`` as ``--hostname``/``--port``."""
         return Consumer(None, queue, self.args.hostname, self.args.port, config=self.config())
 
+    async def health_warnings(self, admin: Admin) -> None:
+        """Print ``Admin.health()``'s warnings on stderr, after a table of queues or workers:
+        an operator looking at either then sees what predicts trouble (a held vacuum horizon,
+        dead tuples piling up) without asking.  JSON output stays one shape; a health query
+        that fails leaves the command's own result alone."""
+        if self.out.json:
+            return
+        try:
+            found = (await admin.health()).warnings
+        except PgqrsError:
+            return
+        for warning in found:
+            sys.stderr.write(f"warning: {warning} (see pgqrs maintenance health)\n")
+
 
 #: What a command runs: given the context, it prints its results and returns the exit status
 #: (``None``: 0).  Coroutine functions run under ``asyncio.run``.

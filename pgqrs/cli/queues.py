@@ -65,9 +65,9 @@ async def metrics(ctx: Context) -> None:
         if ctx.args.name is None:
             every = await admin.all_queues_metrics()
             ctx.out.listing([records.metrics(m) for m in every], METRICS_COLUMNS)
-            return
-        one = await admin.queue_metrics(ctx.args.name)
-    ctx.out.document(records.metrics(one))
+        else:
+            ctx.out.document(records.metrics(await admin.queue_metrics(ctx.args.name)))
+        await ctx.health_warnings(admin)
 
 
 async def purge(ctx: Context) -> None:

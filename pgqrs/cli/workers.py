@@ -61,7 +61,8 @@ async def health(ctx: Context) -> None:
     async with ctx.admin() as admin:
         found = await admin.worker_health(ctx.args.queue)
         names = await records.queue_names(admin)
-    ctx.out.listing([records.health(h, names) for h in found], HEALTH_COLUMNS)
+        ctx.out.listing([records.health(h, names) for h in found], HEALTH_COLUMNS)
+        await ctx.health_warnings(admin)
 
 
 async def stats(ctx: Context) -> None:
