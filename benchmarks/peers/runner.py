@@ -35,8 +35,7 @@ import orjson
 import psycopg
 from psycopg import sql
 
-from pgqrs.bench.cli import DURABLE_SERVER
-from pgqrs.bench.environment import environment
+from pgqrs.bench.environment import DURABLE_SERVER, environment
 from pgqrs.bench.harness import Case, Scenario, compare
 from pgqrs.bench.scenarios.limit import LeanDrain, LeanEnqueue
 from pgqrs.bench.schema import BenchSchema, check_drained, connect, make_payloads

@@ -22,20 +22,12 @@ from ..config import DSN_ENV
 from ..embedded import given_or_throwaway
 from ..errors import PgqrsError
 from .catalog import Entry, SelectionError, catalog, group_of, select
+from .environment import describe_server
 from .report import format_markdown
 from .run import run_all
 from .sizes import sizes_for
 
 __all__ = ["build_parser", "main"]
-
-DURABLE_SERVER = (
-    "throwaway local PostgreSQL on the same machine (pgqrs.embedded, durable: PostgreSQL's "
-    "default fsync, synchronous_commit and full_page_writes)"
-)
-FAST_SERVER = (
-    "throwaway local PostgreSQL on the same machine (pgqrs.embedded, --fast-server: fsync, "
-    "synchronous_commit and full_page_writes off)"
-)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,12 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     redact = Redactor(dsn).text
     command = redact(shlex.join(["pgqrs", "bench", *args_list]))
     try:
-        if dsn:
-            server = "the given DSN"
-        else:
-            server = FAST_SERVER if args.fast_server else DURABLE_SERVER
-            kind = "fast" if args.fast_server else "durable"
-            progress(f"starting a throwaway PostgreSQL ({kind}) ...")
+        server = describe_server(dsn, args.fast_server, progress)
         with given_or_throwaway(dsn, durable=not args.fast_server) as resolved:
             report = asyncio.run(
                 run_all(

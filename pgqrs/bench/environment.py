@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -12,6 +13,24 @@ import psycopg
 from .._impl import impl
 from .._version import __version__
 from .schema import connect
+
+DURABLE_SERVER = (
+    "throwaway local PostgreSQL on the same machine (pgqrs.embedded, durable: PostgreSQL's "
+    "default fsync, synchronous_commit and full_page_writes)"
+)
+FAST_SERVER = (
+    "throwaway local PostgreSQL on the same machine (pgqrs.embedded, --fast-server: fsync, "
+    "synchronous_commit and full_page_writes off)"
+)
+
+
+def describe_server(dsn: str | None, fast_server: bool, progress: Callable[[str], None]) -> str:
+    """What a report says about its server; announces the throwaway one before it starts."""
+    if dsn:
+        return "the given DSN"
+    progress(f"starting a throwaway PostgreSQL ({'fast' if fast_server else 'durable'}) ...")
+    return FAST_SERVER if fast_server else DURABLE_SERVER
+
 
 __all__ = ["DURABILITY_SETTINGS", "environment"]
 

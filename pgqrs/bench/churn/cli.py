@@ -17,21 +17,12 @@ from ..._dsn import Redactor
 from ...config import DSN_ENV
 from ...embedded import given_or_throwaway
 from ...errors import PgqrsError
-from ..environment import environment
+from ..environment import describe_server, environment
 from .report import churn_json, churn_markdown
 from .run import run_churn
 from .settings import ChurnSettings, storage_parameter
 
 __all__ = ["build_parser", "main"]
-
-DURABLE_SERVER = (
-    "throwaway local PostgreSQL on the same machine (pgqrs.embedded, durable: PostgreSQL's "
-    "default fsync, synchronous_commit and full_page_writes)"
-)
-FAST_SERVER = (
-    "throwaway local PostgreSQL on the same machine (pgqrs.embedded, --fast-server: fsync, "
-    "synchronous_commit and full_page_writes off)"
-)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,12 +106,7 @@ def main(argv: Sequence[str]) -> int:
     redact = Redactor(dsn).text
     command = redact(shlex.join(["pgqrs", "bench", "churn", *args_list]))
     try:
-        if dsn:
-            server = "the given DSN"
-        else:
-            server = FAST_SERVER if args.fast_server else DURABLE_SERVER
-            kind = "fast" if args.fast_server else "durable"
-            progress(f"starting a throwaway PostgreSQL ({kind}) ...")
+        server = describe_server(dsn, args.fast_server, progress)
         with given_or_throwaway(dsn, durable=not args.fast_server) as resolved:
             run = asyncio.run(run_churn(resolved, settings, progress))
             run.environment = asyncio.run(environment(resolved, server))
