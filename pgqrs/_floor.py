@@ -93,9 +93,9 @@ class ScanFloor:
         Every visible message not returned that the dequeue could have taken lies at or
         above the highest ``vt`` it took, which is at least the highest ``enqueued_at``
         returned (``vt`` never precedes ``enqueued_at``); when it returned fewer than
-        ``count``, nothing visible was left below its own time.  Dead letters moved to the
-        archive also count against ``count``, so a batch of them alone can make that second
-        rule skip messages: the next sweep finds them.
+        ``count``, nothing visible was left below its own time.  The caller leaves the dead
+        letters the dequeue picked out of ``count``: a dequeue that picked only dead letters
+        (``count`` 0) says nothing about what is left, and leaves the floor where it was.
         """
         sent, received = bound.sent, monotonic()
         if messages:
@@ -103,7 +103,7 @@ class ScanFloor:
             assert server_now is not None, "dequeue sets dequeued_at"
             self._anchor = (server_now, received)
             seen = server_now if len(messages) < count else max(m.enqueued_at for m in messages)
-        elif self._anchor is not None:
+        elif self._anchor is not None and count > 0:
             known, at = self._anchor
             seen = known + timedelta(seconds=max(0.0, sent - at))
         else:

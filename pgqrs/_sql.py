@@ -250,6 +250,7 @@ class Queries:
     copy_messages: Statement[Any] = _returns(None)  # columns: core.COPY_COLUMNS (tested)
     # consuming
     dequeue: Statement[MessageRow] = _returns(MessageRow, hot=True)
+    bury_dead_letters: Statement[CountRow] = _returns(CountRow)
     archive_messages: Statement[IdRow] = _returns(IdRow, hot=True)
     delete_messages: Statement[IdRow] = _returns(IdRow, hot=True)
     release_messages: Statement[IdRow] = _returns(IdRow, hot=True)

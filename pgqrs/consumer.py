@@ -109,14 +109,24 @@ class Consumer(Worker):
 
     async def _lease(self, count: int, lock: float) -> list[QueueMessage]:
         bound = self._floor.bound()
+        max_read_ct = self._config.max_read_ct
         params = {
             "count": count,
             "lock_seconds": lock,
-            "max_read_ct": self._config.max_read_ct,
+            "max_read_ct": max_read_ct,
             "floor": None if bound.value is None else bound.value.timestamp(),
         }
-        messages = core.decode_messages(await self._run(self._sql.dequeue, params))
-        self._floor.update(bound, messages, count)
+        rows = await self._run(self._sql.dequeue, params)
+        # Dead letters come first, with a NULL payload; they count against ``count``.
+        dead = 0
+        while dead < len(rows) and rows[dead][2] is None:
+            dead += 1
+        if dead:
+            ids = core.decode_ids(rows[:dead])
+            await self._run(self._sql.bury_dead_letters, {"ids": ids, "max_read_ct": max_read_ct})
+            rows = rows[dead:]
+        messages = core.decode_messages(rows)
+        self._floor.update(bound, messages, count - dead)
         return messages
 
     async def archive(self, message_id: int) -> bool:

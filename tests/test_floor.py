@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -112,3 +112,16 @@ async def test_a_fresh_consumer_sweeps_first(
     # Another consumer of the queue has no floor yet: its first dequeue walks everything.
     second = clients.consumer(queue)
     assert [m.id for m in await second.dequeue_many(10)] == [late]
+
+
+def test_a_dequeue_of_dead_letters_only_leaves_the_floor() -> None:
+    floor = _floor.ScanFloor()
+    floor.anchor(datetime.now(UTC))
+    sweep = floor.bound()
+    # Every message it picked was a dead letter (the caller passes count 0): what lies beyond
+    # is unknown, so the floor does not move.
+    floor.update(sweep, [], 0)
+    assert floor.value is None
+    # Fewer picked than asked for: nothing visible was left, the floor follows the clock.
+    floor.update(floor.bound(), [], 1)
+    assert floor.value is not None

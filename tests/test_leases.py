@@ -1,4 +1,4 @@
-"""Leases and dead letters: release, keep_leased, dead-lettering inside dequeue, replay, and
+"""Leases and dead letters: release, keep_leased, dead-lettering by dequeue, replay, and
 metrics that agree with the tables at every step."""
 
 from __future__ import annotations
@@ -7,9 +7,11 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
 import pytest
 
 from pgqrs import Admin, Config, MessageNotFoundError, QueueNotFoundError, ValidationError
+from pgqrs._sql import queries_for
 
 from conftest import Clients
 
@@ -106,6 +108,52 @@ async def test_unacknowledged_message_is_dead_lettered_and_replayable(
     assert await consumer.archive(fresh.id)
     metrics = await assert_metrics_agree(admin, queue)
     assert (metrics.total_messages, metrics.archived_messages) == (0, 1)
+
+
+async def test_dead_letters_picked_with_live_messages_count_against_the_batch(
+    clients: Clients, queue_factory: Callable[..., Any]
+) -> None:
+    queue = await queue_factory()
+    admin = clients.admin()
+    producer = clients.producer(queue)
+    consumer = clients.consumer(queue, config=Config(max_read_ct=1))
+    [a, b] = await producer.enqueue_batch(["a", "b"])
+    assert len(await consumer.dequeue_many(2, lock_seconds=0)) == 2  # lapse at once: now dead
+    [c, d] = await producer.enqueue_batch(["c", "d"])  # visible after a and b (vt order)
+    [live] = await consumer.dequeue_many(3)  # picks a, b and c; a and b are buried
+    assert (live.id, live.payload, live.read_ct) == (c, "c", 1)
+    metrics = await assert_metrics_agree(admin, queue)
+    assert (metrics.dead_lettered_messages, metrics.in_flight_messages) == (2, 1)
+    assert metrics.pending_messages == 1  # d
+    dead = await admin.get_archive().list(queue=queue, dead_letters=True)
+    assert sorted(m.original_msg_id for m in dead) == [a, b]
+    assert {m.dead_letter_reason for m in dead} == {"delivered 1 times without acknowledgement"}
+    [last] = await consumer.dequeue_many(3)
+    assert last.id == d
+
+
+async def test_bury_moves_only_what_is_still_a_dead_letter(
+    clients: Clients, queue_factory: Callable[..., Any]
+) -> None:
+    # A dequeue's locks end with its commit, before the burial: whatever changed meanwhile
+    # (acknowledged, released with a delay, never at max_read_ct) stays where it is.
+    queue = await queue_factory()
+    admin = clients.admin()
+    consumer = clients.consumer(queue, config=Config(max_read_ct=1))
+    ids = await clients.producer(queue).enqueue_batch(["dead", "delayed", "fresh"])
+    [dead, delayed, fresh] = ids
+    await consumer.dequeue_many(2, lock_seconds=0)  # dead and delayed reach max_read_ct
+    assert await consumer.release(delayed, delay_seconds=60)
+    queue_id = (await admin.get_queue(queue)).id
+    bury = queries_for(clients.schema).bury_dead_letters.sql
+    params = {"ids": ids, "queue_id": queue_id, "max_read_ct": 1}
+    with psycopg.connect(clients.dsn, autocommit=True) as conn:
+        assert conn.execute(bury, params).fetchone() == (1,)
+        assert conn.execute(bury, params).fetchone() == (0,)  # already buried
+    [buried] = await admin.get_archive().list(queue=queue, dead_letters=True)
+    assert buried.original_msg_id == dead
+    remaining = await admin.get_messages().list(queue=queue)
+    assert sorted(m.id for m in remaining) == [delayed, fresh]
 
 
 async def test_replay_queue_replays_every_dead_letter_of_that_queue_only(
