@@ -13,6 +13,10 @@ enqueue statement: 24-32 us of client CPU per call, against 105 us for psycopg's
 
 Anything this road does not know (a parameter of another type) goes the ordinary way:
 :func:`fetch` returns ``None`` and the caller uses psycopg.
+
+On the pool's connections the wait for a result keeps its reader registered with the event loop
+between calls (:class:`_Watch`), which ``pgqrs._pool.LaneConnection`` ends whenever psycopg
+takes the connection over.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Any
 import psycopg
 from psycopg import pq
 
-from ._pool import JsonbBinary
+from ._pool import JsonbBinary, LaneConnection
 from ._sql import Statement
 
 __all__ = ["fetch"]
@@ -96,7 +100,72 @@ async def _wait(pgconn: pq.abc.PGconn, write: bool) -> None:
             loop.remove_reader(fd)
 
 
-async def _result(pgconn: pq.abc.PGconn, encoding: Any) -> pq.abc.PGresult:
+class _Watch:
+    """The event loop's reader on a pool connection's socket, kept from one lane call to the
+    next: registering a reader for each wait and removing it afterwards cost 12-19% of a
+    single enqueue on the durable server (finely interleaved A/B, docs/design.md).
+
+    ``LaneConnection`` ends it before psycopg uses the connection and when it closes.  Between
+    calls nobody waits, and what the server sends then (a notice, its goodbye) is read at once,
+    so a level-triggered selector does not report the socket again and again.
+    """
+
+    __slots__ = ("_fd", "_loop", "_pgconn", "waiter")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, pgconn: pq.abc.PGconn) -> None:
+        self._loop, self._pgconn = loop, pgconn
+        self._fd: int | None = pgconn.socket
+        self.waiter: asyncio.Future[None] | None = None
+        loop.add_reader(self._fd, self._readable)
+
+    def watches(self, loop: asyncio.AbstractEventLoop, pgconn: pq.abc.PGconn) -> bool:
+        """Whether this watch is on and is ``pgconn``'s on ``loop``."""
+        return self._fd is not None and self._loop is loop and self._pgconn is pgconn
+
+    def _readable(self) -> None:
+        waiter = self.waiter
+        if waiter is not None:
+            if not waiter.done():
+                waiter.set_result(None)
+            return
+        try:
+            self._pgconn.consume_input()
+        except psycopg.OperationalError:
+            self.close()  # end of file: the pool drops the connection at its next use
+            return
+        if self._pgconn.status != pq.ConnStatus.OK:
+            self.close()
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)  # whoever waits finds out from libpq itself
+        self._loop.remove_reader(fd)
+
+
+async def _readable(conn: psycopg.AsyncConnection[Any], pgconn: pq.abc.PGconn) -> None:
+    """Until ``pgconn``'s socket has something to read."""
+    if not isinstance(conn, LaneConnection):
+        await _wait(pgconn, write=False)
+        return
+    loop = asyncio.get_running_loop()
+    watch = conn._pgqrs_watch
+    if not isinstance(watch, _Watch) or not watch.watches(loop, pgconn):
+        conn.end_watch()
+        watch = conn._pgqrs_watch = _Watch(loop, pgconn)
+    watch.waiter = waiter = loop.create_future()
+    try:
+        await waiter
+    finally:
+        watch.waiter = None
+
+
+async def _result(
+    conn: psycopg.AsyncConnection[Any], pgconn: pq.abc.PGconn, encoding: Any
+) -> pq.abc.PGresult:
     """Send what is buffered, then the one result of the statement in flight."""
     while pgconn.flush():
         await _wait(pgconn, write=True)
@@ -104,7 +173,7 @@ async def _result(pgconn: pq.abc.PGconn, encoding: Any) -> pq.abc.PGresult:
         pgconn.consume_input()
         if not pgconn.is_busy():
             break
-        await _wait(pgconn, write=False)
+        await _readable(conn, pgconn)
     result = pgconn.get_result()
     while pgconn.get_result() is not None:  # the end of the statement's results
         pass
@@ -154,10 +223,10 @@ async def fetch(
     if key is None:
         key = f"pgqrs_{statement.name}_{'_'.join(map(str, oids))}".encode()
         pgconn.send_prepare(key, sql, oids)
-        await _result(pgconn, _encoding)
+        await _result(conn, pgconn, _encoding)
         prepared[statement.name, types] = key
     pgconn.send_query_prepared(key, values, param_formats=[1] * len(values), result_format=1)
-    result = await _result(pgconn, _encoding)
+    result = await _result(conn, pgconn, _encoding)
     rows, width = result.ntuples, result.nfields
     get = result.get_value
     return [tuple(get(row, column) for column in range(width)) for row in range(rows)]

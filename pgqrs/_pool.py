@@ -1,5 +1,6 @@
 """Connections for one client object: a psycopg pool per event loop, a hot slot for sequential
-callers, and the adapters that hand raw binary values to the core.
+callers, the adapters that hand raw binary values to the core, and the pool's connection class,
+which ends the lane's socket watch whenever psycopg uses the connection.
 
 Client constructors do no I/O, so the pool is created by the first call that needs it, inside
 the running loop.  An asyncio pool belongs to the loop that opened it; when a later call runs on
@@ -12,10 +13,11 @@ from __future__ import annotations
 import asyncio
 import select
 import time
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import psycopg
 from psycopg import AsyncConnection, AsyncCursor, postgres
+from psycopg.abc import PQGen
 from psycopg.adapt import AdaptersMap, Dumper
 from psycopg.pq import ConnStatus, Format, TransactionStatus
 from psycopg.types.string import ByteaBinaryLoader
@@ -23,7 +25,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from .config import Config
 
-__all__ = ["Connections", "JsonbBinary", "configure_adapters"]
+RV = TypeVar("RV")
+
+__all__ = ["Connections", "JsonbBinary", "LaneConnection", "Watch", "configure_adapters"]
 
 # A sequential caller reuses the last idle connection, and a cursor on it, without a pool round
 # trip: psycopg_pool's checkout and return cost ~20 us of client CPU per call (measured), ~9% of
@@ -72,6 +76,39 @@ def configure_adapters(adapters: AdaptersMap) -> None:
 
 async def _configure(conn: AsyncConnection[Any]) -> None:
     configure_adapters(conn.adapters)
+
+
+class Watch(Protocol):
+    """The lane's watch on a connection's socket (``pgqrs._lane``); ended with :meth:`close`."""
+
+    def close(self) -> None: ...
+
+
+class LaneConnection(AsyncConnection[Any]):
+    """The pool's connections: psycopg's, plus the socket watch the lane keeps between its calls
+    (``pgqrs._lane``).
+
+    The event loop holds one reader per socket, and psycopg registers its own for each of its
+    waits and removes it afterwards, which would leave the lane's watch silently gone.  So
+    everything psycopg does on the connection, which all waits through :meth:`wait`, and its
+    closing end the watch first; the lane's next call starts a new one.
+    """
+
+    _pgqrs_watch: Watch | None = None
+
+    def end_watch(self) -> None:
+        """Stop the lane's watch on the socket, if one is on."""
+        watch, self._pgqrs_watch = self._pgqrs_watch, None
+        if watch is not None:
+            watch.close()
+
+    async def wait(self, gen: PQGen[RV], *args: Any, **kwargs: Any) -> RV:
+        self.end_watch()
+        return await super().wait(gen, *args, **kwargs)
+
+    async def close(self) -> None:
+        self.end_watch()
+        await super().close()
 
 
 class Connections:
@@ -180,6 +217,7 @@ class Connections:
         await probe.close()
         pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
             conninfo,
+            connection_class=LaneConnection,
             min_size=config.pool_min_size,
             max_size=config.pool_max_size,
             kwargs=kwargs,
@@ -233,6 +271,17 @@ def _abandon(
 ) -> None:
     """Release a pool opened on another loop: close it there if that loop still runs."""
     if hot is not None:
-        hot.connection.pgconn.finish()  # synchronous: no loop needed to end the session
+        # Synchronous, no loop needed to end the session; but a loop still running elsewhere
+        # owns the lane's watch on the socket, so there the watch ends first, in its thread.
+        if loop is not None and loop.is_running() and not loop.is_closed():
+            loop.call_soon_threadsafe(_end_session, hot.connection)
+        else:
+            _end_session(hot.connection)
     if loop is not None and loop.is_running() and not loop.is_closed():
         asyncio.run_coroutine_threadsafe(pool.close(), loop)
+
+
+def _end_session(conn: AsyncConnection[Any]) -> None:
+    if isinstance(conn, LaneConnection):
+        conn.end_watch()
+    conn.pgconn.finish()

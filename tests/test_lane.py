@@ -3,7 +3,9 @@ when it cannot, and indistinguishable from psycopg in results and errors."""
 
 from __future__ import annotations
 
+import asyncio
 import decimal
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,8 +15,8 @@ import pytest
 from pgqrs import Config, PgqrsConnectionError, PgqrsError
 from pgqrs._database import Database
 from pgqrs._impl import core
-from pgqrs._pool import JsonbBinary
-from pgqrs._sql import Statement, queries_for
+from pgqrs._pool import JsonbBinary, LaneConnection
+from pgqrs._sql import Statement, numbered, queries_for
 
 from conftest import Clients
 
@@ -130,3 +132,58 @@ async def test_a_connection_lost_on_the_lane_is_a_connection_error(
     with pytest.raises(PgqrsConnectionError):
         await db.fetch(queries.dequeue, params)
     assert await db.fetch(queries.dequeue, params) == []  # a fresh connection
+
+
+def _pooled(db: Database) -> LaneConnection:
+    """The one connection of ``db``'s pool, as the last call left it."""
+    hot = db._connections._hot
+    assert hot is not None
+    conn = hot.connection
+    assert isinstance(conn, LaneConnection)
+    return conn
+
+
+def _slow_lane_statement() -> Statement[Any]:
+    """A statement on the lane that surely waits for its result (a fast one may be answered
+    before the lane first looks, and then no watch is needed)."""
+    statement: Statement[Any] = Statement(
+        "slow", b"SELECT %(n)s::int8 FROM pg_sleep(0.02)", None, True
+    )
+    statement.lane = numbered(statement.sql)
+    return statement
+
+
+async def test_the_watch_outlives_a_lane_call_and_psycopg_ends_it(db: Database) -> None:
+    slow = _slow_lane_statement()
+    assert await db.fetch(slow, {"n": 1}) == [((1).to_bytes(8, "big"),)]
+    conn = _pooled(db)
+    assert conn._pgqrs_watch is not None  # kept for the next call
+    await db.fetch(BACKEND)  # psycopg's road: it registers its own reader, so ours ends first
+    assert conn._pgqrs_watch is None
+    async with db.transaction() as tx:  # the lane inside, then psycopg's COMMIT
+        await tx.fetch(slow, {"n": 2})
+    assert conn._pgqrs_watch is None
+    # Had the watch been left believing itself on, this call would wait for ever.
+    await asyncio.wait_for(db.fetch(slow, {"n": 3}), 10)
+    assert _pooled(db)._pgqrs_watch is not None
+
+
+async def test_a_goodbye_between_calls_ends_the_watch_without_spinning(
+    clients: Clients, db: Database
+) -> None:
+    queries = queries_for(clients.schema)
+    qid = await queue_id(clients)
+    enqueue = {"payload": JsonbBinary(core.encode_jsonb({"n": 1}, None)), "queue_id": qid}
+    enqueue["worker_id"] = 7
+    ((pid,),) = await db.fetch(BACKEND)
+    await db.fetch(_slow_lane_statement(), {"n": 1})  # the watch is on
+    assert _pooled(db)._pgqrs_watch is not None
+    with psycopg.connect(clients.dsn, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [int.from_bytes(pid, "big")])
+    started = time.process_time()
+    await asyncio.sleep(0.5)  # the goodbye arrives while nobody waits
+    # A socket left readable at its end of file would have the loop call back without pause.
+    assert time.process_time() - started < 0.25
+    with pytest.raises(PgqrsConnectionError):
+        await asyncio.wait_for(db.fetch(queries.enqueue, enqueue), 10)
+    await db.fetch(queries.enqueue, enqueue)  # a fresh connection
