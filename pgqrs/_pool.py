@@ -270,14 +270,17 @@ def _abandon(
     hot: AsyncCursor[Any] | None,
 ) -> None:
     """Release a pool opened on another loop: close it there if that loop still runs."""
+    running = loop is not None and loop.is_running() and not loop.is_closed()
     if hot is not None:
         # Synchronous, no loop needed to end the session; but a loop still running elsewhere
         # owns the lane's watch on the socket, so there the watch ends first, in its thread.
-        if loop is not None and loop.is_running() and not loop.is_closed():
+        if running:
+            assert loop is not None
             loop.call_soon_threadsafe(_end_session, hot.connection)
         else:
             _end_session(hot.connection)
-    if loop is not None and loop.is_running() and not loop.is_closed():
+    if running:
+        assert loop is not None
         asyncio.run_coroutine_threadsafe(pool.close(), loop)
 
 
